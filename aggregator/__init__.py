@@ -1,0 +1,3 @@
+"""Portfolio balance aggregation daemon."""
+
+__version__ = "0.1.0"
