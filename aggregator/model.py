@@ -64,6 +64,7 @@ class RawResponse:
     status: int
     body: bytes
     content_type: str | None = None
+    retry_after: float | None = None  # seconds, from a Retry-After header
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,194 @@
+"""The `aggregator` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aggregator import __version__
+from aggregator.config import Settings, config_path, load_config
+from aggregator.errors import ConfigError, StorageError
+from aggregator.output import FORMATS, render
+
+EX_CONFIG = 78  # sysexits.h: configuration error
+
+HOLDING_COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked",
+                   "observed_at")
+HISTORY_COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked",
+                   "valid_from", "valid_to")
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601; a time without an offset is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # --config is accepted before and after the command; SUPPRESS keeps a later
+    # default from overwriting an earlier value.
+    config_opt = argparse.ArgumentParser(add_help=False)
+    config_opt.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS,
+        help="config file (default: $AGGREGATOR_CONFIG, else /etc/aggregator/config.toml)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="aggregator", parents=[config_opt],
+        description="Poll exchange and broker balances, keep their history in SQL.",
+    )
+    parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    poll = commands.add_parser("poll", parents=[config_opt], help="poll accounts once and store",
+                               description="Poll every (or the named) account once and store "
+                               "the results. Exit 1 if any poll failed.")
+    poll.add_argument("--account", action="append", default=[], metavar="NAME",
+                      help="only this account (repeatable)")
+
+    holdings = commands.add_parser("holdings", parents=[config_opt],
+                                   help="holdings as of a time",
+                                   description="Holdings as of TIME, one row per account "
+                                   "and asset.")
+    holdings.add_argument("--at", type=parse_time, metavar="TIME",
+                          help="ISO 8601 time (default: now)")
+    holdings.add_argument("--account", action="append", default=[], metavar="NAME")
+    holdings.add_argument("--format", choices=FORMATS, default="table")
+
+    history = commands.add_parser("history", parents=[config_opt],
+                                  help="how holdings changed over time",
+                                  description="The periods in which each holding stayed the "
+                                  "same.")
+    history.add_argument("--account", required=True, metavar="NAME")
+    history.add_argument("--asset", metavar="SYMBOL")
+    history.add_argument("--since", type=parse_time, metavar="TIME")
+    history.add_argument("--until", type=parse_time, metavar="TIME")
+    history.add_argument("--format", choices=FORMATS, default="table")
+
+    db = commands.add_parser("db", parents=[config_opt], help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", parents=[config_opt],
+                           help="apply the schema migrations (harmless to repeat)")
+
+    commands.add_parser("check-config", parents=[config_opt],
+                        help="validate the config and resolve every secret",
+                        description="Validate the config and resolve every secret without "
+                        "printing any. Exit 78 when it is bad.")
+
+    demo = commands.add_parser("demo", parents=[config_opt],
+                               help="run against built-in sandbox exchanges",
+                               description="Start sandbox exchanges on loopback, write a demo "
+                               "config and SQLite database, poll a few rounds and show holdings "
+                               "and what changed. Needs no credentials.")
+    demo.add_argument("--dir", type=Path, default=Path("aggregator-demo"),
+                      help="folder for the demo config and database (default: ./aggregator-demo)")
+    demo.add_argument("--rounds", type=int, default=3, help="poll rounds (default 3)")
+    demo.add_argument("--interval", type=float, default=2.0,
+                      help="seconds between rounds (default 2)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL at INFO; the poll line says what matters.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"aggregator: config: {line}", file=sys.stderr)
+        return EX_CONFIG
+    except StorageError as exc:
+        print(f"aggregator: database: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        from aggregator.demo import run_demo
+
+        return run_demo(args.dir, rounds=args.rounds, interval=args.interval)
+    settings = load_config(config_path(getattr(args, "config", None)))
+    if args.command == "check-config":
+        names = ", ".join(a.name for a in settings.accounts) or "none"
+        print(f"{settings.path}: ok, {len(settings.accounts)} accounts ({names})")
+        return 0
+    if args.command == "poll":
+        # The per-poll log line would repeat what `poll` prints on stdout.
+        logging.getLogger("aggregator.poll").setLevel(logging.WARNING)
+        return asyncio.run(_poll(settings, args.account))
+
+    from aggregator.storage import database, queries
+
+    engine = database.open_database(settings.database_url)
+    try:
+        if args.command == "db":
+            database.upgrade(engine)
+            print(f"database schema at revision {database.current_revision(engine)}",
+                  file=sys.stderr)
+            return 0
+        database.upgrade(engine)
+        if args.command == "holdings":
+            rows = queries.holdings_at(engine, at=args.at, accounts=args.account or None)
+            _print(render([_holding_row(r) for r in rows], HOLDING_COLUMNS, args.format))
+            return 0
+        if args.command == "history":
+            intervals = queries.history(engine, args.account, asset=args.asset,
+                                        since=args.since, until=args.until)
+            _print(render([_history_row(r) for r in intervals], HISTORY_COLUMNS, args.format))
+            return 0
+    finally:
+        engine.dispose()
+    raise AssertionError(f"unhandled command {args.command}")
+
+
+async def _poll(settings: Settings, names: list[str]) -> int:
+    from aggregator.polling.service import PollService, describe
+    from aggregator.storage import database
+
+    unknown = sorted(set(names) - {a.name for a in settings.accounts})
+    if unknown:
+        raise ConfigError([f"{settings.path}: no account named {n!r}" for n in unknown])
+    engine = database.open_database(settings.database_url)
+    try:
+        database.upgrade(engine)
+        async with PollService(settings, engine) as service:
+            outcomes = await service.poll_all(names)
+    finally:
+        engine.dispose()
+    for outcome in outcomes:
+        print(describe(outcome))
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def _holding_row(row: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(row)
+    return {**{c: data.get(c) for c in HOLDING_COLUMNS}, "valid_from": data.get("valid_from"),
+            "details": data.get("details") or {}}
+
+
+def _history_row(row: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(row)
+    return {**{c: data.get(c) for c in HISTORY_COLUMNS}, "details": data.get("details") or {}}
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

@@ -1,0 +1,325 @@
+"""Load and validate the TOML config; every problem is collected, then reported at once."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aggregator.errors import ConfigError
+from aggregator.model import Secret
+from aggregator.sources.base import AccountConfig, Duration
+from aggregator.sources.registry import SOURCES
+
+DEFAULT_PATH = Path("/etc/aggregator/config.toml")
+DEFAULT_DATABASE_URL = "sqlite:////var/lib/aggregator/holdings.db"
+DEFAULT_REPORT_DIR = Path("/var/lib/aggregator/reports")
+ACCOUNT_NAME = re.compile(r"[a-z0-9_-]+")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smh])")
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    database_url: str = DEFAULT_DATABASE_URL
+    interval: Duration = Duration(300.0)
+    report_time: time = time(0, 5)
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    report_directory: Path = DEFAULT_REPORT_DIR
+    poll_deadline: Duration = Duration(60.0)
+    accounts: tuple[AccountConfig, ...] = ()
+
+    def interval_of(self, account: AccountConfig) -> Duration:
+        return account.interval or self.interval
+
+
+def config_path(cli_value: str | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """``--config``, else ``$AGGREGATOR_CONFIG``, else the system path."""
+    if cli_value:
+        return Path(cli_value)
+    if environ.get("AGGREGATOR_CONFIG"):
+        return Path(environ["AGGREGATOR_CONFIG"])
+    return DEFAULT_PATH
+
+
+def parse_duration(text: object) -> Duration:
+    if not isinstance(text, str):
+        raise ValueError('expected a duration such as "30s", "5m" or "1h"')
+    match = _DURATION.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f'{text!r} is not a duration such as "30s", "5m" or "1h"')
+    seconds = float(match[1]) * _UNITS[match[2]]
+    if seconds < 1:
+        raise ValueError(f"{text!r} is shorter than 1s")
+    return Duration(seconds)
+
+
+class _Problems:
+    """Collects one line per problem, each naming the file and where in it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.lines.append(f"{self.path}: {where}: {message}")
+
+
+def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read, validate and resolve secrets; raise ConfigError listing every problem."""
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such config file"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    problems = _Problems(path)
+    settings = _settings(raw, path, problems, environ)
+    if problems.lines:
+        raise ConfigError(problems.lines)
+    return settings
+
+
+def _table(raw: dict[str, Any], key: str, problems: _Problems) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        problems.add(key, "must be a table")
+        return {}
+    return value
+
+
+def _unknown(table: Mapping[str, Any], known: set[str], where: str, problems: _Problems) -> None:
+    for key in sorted(set(table) - known):
+        problems.add(f"{where}.{key}" if where else key, "unknown key")
+
+
+def _settings(
+    raw: dict[str, Any], path: Path, problems: _Problems, environ: Mapping[str, str]
+) -> Settings:
+    _unknown(raw, {"database", "schedule", "report", "poll", "accounts"}, "", problems)
+    values: dict[str, Any] = {}
+
+    database = _table(raw, "database", problems)
+    _unknown(database, {"url"}, "database", problems)
+    if "url" in database:
+        if isinstance(database["url"], str) and database["url"]:
+            values["database_url"] = database["url"]
+        else:
+            problems.add("database.url", "must be a non-empty string")
+
+    schedule = _table(raw, "schedule", problems)
+    _unknown(schedule, {"interval", "report_time", "timezone"}, "schedule", problems)
+    if "interval" in schedule:
+        _convert(lambda: parse_duration(schedule["interval"]), "schedule.interval",
+                 "interval", values, problems)
+    if "report_time" in schedule:
+        _convert(lambda: _parse_clock(schedule["report_time"]), "schedule.report_time",
+                 "report_time", values, problems)
+    if "timezone" in schedule:
+        _convert(lambda: _parse_zone(schedule["timezone"]), "schedule.timezone",
+                 "timezone", values, problems)
+
+    report = _table(raw, "report", problems)
+    _unknown(report, {"directory"}, "report", problems)
+    if "directory" in report:
+        if isinstance(report["directory"], str) and report["directory"]:
+            values["report_directory"] = Path(report["directory"])
+        else:
+            problems.add("report.directory", "must be a non-empty string")
+
+    poll = _table(raw, "poll", problems)
+    _unknown(poll, {"deadline"}, "poll", problems)
+    if "deadline" in poll:
+        _convert(lambda: parse_duration(poll["deadline"]), "poll.deadline",
+                 "poll_deadline", values, problems)
+
+    accounts_raw = raw.get("accounts", [])
+    if not isinstance(accounts_raw, list):
+        problems.add("accounts", "must be an array of tables ([[accounts]])")
+        accounts_raw = []
+    accounts: list[AccountConfig] = []
+    seen: set[str] = set()
+    for index, table in enumerate(accounts_raw):
+        account = _account(index, table, problems, environ)
+        if account is None:
+            continue
+        if account.name in seen:
+            problems.add(f"account {account.name!r}", "name is used by another account")
+        seen.add(account.name)
+        accounts.append(account)
+    return Settings(path=path, accounts=tuple(accounts), **values)
+
+
+def _convert(
+    parse: typing.Callable[[], Any], where: str, key: str, values: dict[str, Any],
+    problems: _Problems,
+) -> None:
+    try:
+        values[key] = parse()
+    except ValueError as exc:
+        problems.add(where, str(exc))
+
+
+def _parse_clock(value: object) -> time:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{2}:\d{2}", value):
+        raise ValueError('expected "HH:MM"')
+    return time.fromisoformat(value)
+
+
+def _parse_zone(value: object) -> ZoneInfo:
+    if not isinstance(value, str):
+        raise ValueError("expected an IANA zone name such as \"Europe/Berlin\"")
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+
+
+def _account(
+    index: int, table: object, problems: _Problems, environ: Mapping[str, str]
+) -> AccountConfig | None:
+    if not isinstance(table, dict):
+        problems.add(f"accounts[{index}]", "must be a table")
+        return None
+    name = table.get("name")
+    if not isinstance(name, str) or not ACCOUNT_NAME.fullmatch(name):
+        problems.add(f"accounts[{index}].name", "required, made of [a-z0-9_-]")
+        return None
+    where = f"account {name!r}"
+    source_name = table.get("source")
+    source = SOURCES.get(source_name) if isinstance(source_name, str) else None
+    if source is None:
+        problems.add(f"{where}: source",
+                     f"unknown source {source_name!r}; known: {', '.join(sorted(SOURCES))}")
+        return None
+
+    hints = typing.get_type_hints(source.config)
+    fields = {f.name: f for f in dataclasses.fields(source.config)}
+    for key in sorted(set(table) - set(fields)):
+        problems.add(f"{where}: {key}", "unknown key")
+    values: dict[str, Any] = {}
+    ok = True
+    for key, f in fields.items():
+        if key not in table:
+            if key == "base_url" and source.default_base_url:
+                values[key] = source.default_base_url
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                problems.add(f"{where}: {key}", "required")
+                ok = False
+            continue
+        try:
+            values[key] = _coerce(table[key], hints[key], environ)
+        except ValueError as exc:
+            problems.add(f"{where}: {key}", str(exc))
+            ok = False
+    if not ok:
+        return None
+    account = source.config(**values)
+    for key, message in [*_url_problems(account), *account.problems()]:
+        problems.add(f"{where}: {key}", message)
+    return account
+
+
+def _url_problems(account: AccountConfig) -> list[tuple[str, str]]:
+    parts = urlsplit(account.base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [("base_url", f"{account.base_url!r} is not an http(s) URL")]
+    if parts.scheme == "http" and not account.allow_insecure_http and not _loopback(parts.hostname):
+        return [("base_url", "plain http to a non-loopback host; use https or set "
+                 "allow_insecure_http = true")]
+    return []
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _coerce(value: Any, hint: Any, environ: Mapping[str, str]) -> Any:
+    """Check one TOML value against a config field's type hint."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        (inner,) = options  # the config types use only `X | None`
+        return _coerce(value, inner, environ)
+    if hint is Secret:
+        return resolve_secret(value, environ)
+    if hint is Duration:
+        return parse_duration(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError("expected true or false")
+        return value
+    if hint is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("expected an integer")
+        return value
+    if hint is str:
+        if not isinstance(value, str) or not value:
+            raise ValueError("expected a non-empty string")
+        return value
+    if origin is list and typing.get_args(hint) == (str,):
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise ValueError("expected a non-empty list of strings")
+        return list(value)
+    raise TypeError(f"config type {hint!r} is not supported")
+
+
+def resolve_secret(value: object, environ: Mapping[str, str] = os.environ) -> Secret:
+    """A literal string or ``{env=..}``, ``{file=..}``, ``{credential=..}``."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("is empty")
+        return Secret(value)
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ValueError("expected a string or one of {env=...}, {file=...}, {credential=...}")
+    ((kind, ref),) = value.items()
+    if not isinstance(ref, str) or not ref:
+        raise ValueError(f"{kind} must name a non-empty string")
+    if kind == "env":
+        if not environ.get(ref):
+            raise ValueError(f"environment variable {ref} is not set or empty")
+        return Secret(environ[ref])
+    if kind == "file":
+        return Secret(_read_secret_file(Path(ref), f"file {ref}"))
+    if kind == "credential":
+        directory = environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise ValueError(f"credential {ref}: $CREDENTIALS_DIRECTORY is not set "
+                             "(use LoadCredential= in the systemd unit)")
+        if "/" in ref:
+            raise ValueError(f"credential name {ref!r} must not contain '/'")
+        return Secret(_read_secret_file(Path(directory) / ref, f"credential {ref}"))
+    raise ValueError(f"unknown secret reference {kind!r}; use env, file or credential")
+
+
+def _read_secret_file(path: Path, what: str) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{what}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what}: not UTF-8 text") from None
+    text = text.rstrip("\r\n")
+    if not text:
+        raise ValueError(f"{what}: is empty")
+    return text

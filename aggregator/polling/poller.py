@@ -1,0 +1,177 @@
+"""Poll one account: sign, fetch, parse. A source's failure becomes a record, never a raise."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from aggregator import errors
+from aggregator.model import PollRecord, RawResponse
+from aggregator.polling.redact import Redactor
+from aggregator.sources.base import AccountConfig, Source
+from aggregator.sources.registry import SOURCES
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account ready to poll: its config, source, auth state and redactor."""
+
+    config: AccountConfig
+    source: Source[Any]
+    auth: httpx.Auth
+    redactor: Redactor
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+def prepare(config: AccountConfig) -> Account:
+    source = SOURCES[config.source]
+    return Account(config, source, source.auth(config), Redactor(config.secrets()))
+
+
+async def poll_once(client: httpx.AsyncClient, account: Account, clock: Clock = utcnow) -> PollRecord:
+    """One attempt: every request of the source in order, then the parser."""
+    config = account.config
+    started = clock()
+    responses: list[RawResponse] = []
+    timeout = httpx.Timeout(config.timeout.seconds).as_dict()
+    try:
+        try:
+            for request in account.source.requests(config):
+                request.extensions["timeout"] = timeout
+                answer = await client.send(request, auth=account.auth)
+                responses.append(_raw(answer, config.base_url, account.redactor))
+                if answer.status_code >= 400:
+                    break  # the parser reports it; later requests would fail the same way
+            holdings = account.source.parse(responses)
+        except httpx.TimeoutException as exc:
+            raise errors.Timeout(f"no answer within {config.timeout}: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            raise errors.Unreachable(f"{type(exc).__name__}: {exc}") from exc
+    except errors.SourceError as exc:
+        return _failed(account, started, clock(), responses, exc.kind, str(exc))
+    except Exception as exc:
+        # Not foreseen: keep the poll (kind "bug") and the traceback, let the others go on.
+        trace = account.redactor.text("".join(traceback.format_exception(exc)))
+        log.error("account %s: unexpected error\n%s", account.name, trace)
+        return _failed(account, started, clock(), responses, errors.BUG_KIND,
+                       f"{type(exc).__name__}: {exc}")
+    return PollRecord(
+        account=account.name,
+        source=config.source,
+        started_at=started,
+        finished_at=clock(),
+        holdings=holdings,
+        responses=responses,
+    )
+
+
+def _failed(
+    account: Account, started: datetime, finished: datetime, responses: list[RawResponse],
+    kind: str, message: str,
+) -> PollRecord:
+    return PollRecord(
+        account=account.name,
+        source=account.config.source,
+        started_at=started,
+        finished_at=finished,
+        holdings=None,
+        responses=responses,
+        error_kind=kind,
+        error_message=account.redactor.text(message)[:1000],
+    )
+
+
+def _raw(answer: httpx.Response, base_url: str, redactor: Redactor) -> RawResponse:
+    url = str(answer.request.url.copy_with(query=None))
+    endpoint = url[len(base_url.rstrip("/")):] if url.startswith(base_url.rstrip("/")) else url
+    return RawResponse(
+        endpoint=endpoint,
+        status=answer.status_code,
+        body=redactor.bytes(answer.content),
+        content_type=answer.headers.get("content-type"),
+        retry_after=_retry_after(answer.headers.get("retry-after")),
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+
+        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+
+
+async def poll_until_deadline(
+    client: httpx.AsyncClient,
+    account: Account,
+    deadline: float,
+    policy: RetryPolicy = RetryPolicy(),
+    clock: Clock = utcnow,
+) -> list[PollRecord]:
+    """Attempts until one succeeds, fails permanently, or ``deadline`` seconds pass.
+
+    Returns every attempt's record: failed attempts are visible in the poll log.
+    """
+    end = time.monotonic() + deadline
+    records: list[PollRecord] = []
+    delay = policy.first_delay
+    while True:
+        remaining = end - time.monotonic()
+        started = clock()
+        try:
+            async with asyncio.timeout(max(remaining, 0.001)):
+                record = await poll_once(client, account, clock)
+        except TimeoutError:
+            record = _failed(account, started, clock(), [], errors.Timeout.kind,
+                             f"poll deadline of {deadline:g}s reached")
+        records.append(dataclasses.replace(record, attempts=len(records) + 1))
+        kind = record.error_kind
+        if kind is None or kind not in _RETRYABLE:
+            return records
+        wait = random.uniform(0, delay)  # full jitter
+        retry_after = record.responses[-1].retry_after if record.responses else None
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        if time.monotonic() + wait >= end:
+            return records
+        await asyncio.sleep(wait)
+        delay = min(delay * 2, policy.max_delay)
+
+
+_RETRYABLE = frozenset(
+    cls.kind for cls in (errors.Timeout, errors.Unreachable, errors.RateLimited, errors.ServerError)
+)

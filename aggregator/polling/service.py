@@ -1,0 +1,93 @@
+"""Poll accounts and store what they answered: the step `poll`, `demo` and `run` share."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import Engine
+
+from aggregator.model import PollRecord
+from aggregator.polling.client import make_client
+from aggregator.polling.poller import Account, poll_until_deadline, prepare
+from aggregator.config import Settings
+from aggregator.storage.writes import PollWriteResult, record_poll
+
+log = logging.getLogger("aggregator.poll")
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """One account's poll as stored: its attempts and what the last one changed."""
+
+    account: str
+    records: list[PollRecord]
+    written: PollWriteResult
+    seconds: float
+
+    @property
+    def final(self) -> PollRecord:
+        return self.records[-1]
+
+    @property
+    def ok(self) -> bool:
+        return self.final.error_kind is None
+
+
+class PollService:
+    """Owns the HTTP client, the prepared accounts and the single database writer thread."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.accounts = {a.name: prepare(a) for a in settings.accounts}
+        self._client: httpx.AsyncClient | None = None
+        # One writer thread: SQLite allows one writer at a time anyway, and the event
+        # loop never waits on a database lock.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
+
+    async def __aenter__(self) -> PollService:
+        self._client = make_client()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        self._writer.shutdown(wait=True)
+
+    async def poll(self, account: Account) -> PollOutcome:
+        assert self._client is not None, "use PollService as an async context manager"
+        began = time.monotonic()
+        records = await poll_until_deadline(
+            self._client, account, self.settings.poll_deadline.seconds
+        )
+        loop = asyncio.get_running_loop()
+        written = None
+        for record in records:
+            written = await loop.run_in_executor(self._writer, record_poll, self.engine, record)
+        assert written is not None
+        outcome = PollOutcome(account.name, records, written, time.monotonic() - began)
+        log.info("%s", describe(outcome))
+        return outcome
+
+    async def poll_all(self, names: Sequence[str] = ()) -> list[PollOutcome]:
+        chosen = [a for a in self.accounts.values() if not names or a.name in names]
+        return list(await asyncio.gather(*(self.poll(a) for a in chosen)))
+
+
+def describe(outcome: PollOutcome) -> str:
+    """One line per poll: account, outcome, duration, changes, error kind."""
+    final = outcome.final
+    tries = f", {len(outcome.records)} attempts" if len(outcome.records) > 1 else ""
+    if final.error_kind is None:
+        count = len(final.holdings or ())
+        changed = outcome.written.opened + outcome.written.closed
+        return (f"{outcome.account}: ok, {count} holdings, {changed} interval changes, "
+                f"{outcome.seconds:.2f}s{tries}")
+    return (f"{outcome.account}: failed [{final.error_kind}] {final.error_message}, "
+            f"{outcome.seconds:.2f}s{tries}")

@@ -1,0 +1,1 @@
+"""Balance sources: one module per API; ``registry.SOURCES`` lists them."""
