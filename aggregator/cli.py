@@ -146,7 +146,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             return 0
         database.upgrade(engine)
         if args.command == "holdings":
-            rows = queries.holdings_at(engine, at=args.at, accounts=args.account or None)
+            rows = queries.holdings_at(engine, at=args.at, account_names=args.account)
             _print(render([_holding_row(r) for r in rows], HOLDING_COLUMNS, args.format))
             return 0
         if args.command == "history":

@@ -1,0 +1,1 @@
+"""Request signing for the balance sources: one ``httpx.Auth`` per authentication scheme."""

@@ -1,0 +1,1 @@
+"""History storage: tables, exact types, migrations, the poll writer and the queries."""

@@ -1,0 +1,59 @@
+"""What the sandbox serves: fake accounts, their balance lines, and the request log."""
+
+from __future__ import annotations
+
+import decimal
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+SOURCES = ("bitopro", "bitz", "bitzoom", "pitrade")
+
+# Amounts carry up to ~40 significant digits in tests; the default context (28) would round.
+EXACT = decimal.Context(prec=200)
+
+
+@dataclass
+class FakeBalance:
+    """One asset line of an account."""
+
+    total: Decimal
+    available: Decimal | None = None  # None: the whole total is available
+    locked: Decimal | None = None  # None: total - available
+
+    def resolved(self) -> tuple[Decimal, Decimal, Decimal]:
+        """(total, available, locked) with the defaults filled in."""
+        available = self.total if self.available is None else self.available
+        locked = EXACT.subtract(self.total, available) if self.locked is None else self.locked
+        return self.total, available, locked
+
+
+@dataclass
+class FakeAccount:
+    """One account at one fake exchange; ``name`` is also the aggregator account name."""
+
+    name: str
+    source: str
+    credentials: dict[str, str]
+    balances: dict[str, FakeBalance]
+    cash: Decimal = Decimal(0)  # pitrade only
+    currency: str = "USD"  # pitrade only
+    cost_basis: dict[str, Decimal] = field(default_factory=dict)  # pitrade only
+    envelope: str = "code"  # bitzoom only: "code" or "success"
+
+
+@dataclass(frozen=True)
+class RequestLog:
+    """One answered (or hung) request."""
+
+    time: float  # time.monotonic() when the request arrived
+    account: str | None  # None until a credential names the account
+    path: str  # without the query, which may carry a credential
+    status: int  # 0 for a request that was never answered
+    outcome: str  # "ok", "fault:<kind>", or the reason for refusing
+
+
+def plain(amount: Decimal) -> str:
+    """Decimal text without exponent, keeping the digits as given (1E-18 → 0.000…1)."""
+    if not amount.is_finite():
+        raise ValueError(f"not a finite amount: {amount}")
+    return format(amount, "f")

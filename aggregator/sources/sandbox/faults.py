@@ -1,0 +1,52 @@
+"""The answers of an injected fault, in each exchange's own style where it has one."""
+
+from __future__ import annotations
+
+from aggregator.sources.sandbox import envelopes
+from aggregator.sources.sandbox.accounts import FakeAccount
+from aggregator.sources.sandbox.state import Fault
+from aggregator.sources.sandbox.wire import Reply, json_reply
+
+# Cut off mid-literal: HTTP 200 that a JSON parser must refuse.
+MALFORMED_BODY = b'{"data": [tru'
+WRONG_SHAPE = {"result": {"balances": "n/a"}}
+
+
+def retry_after_text(seconds: float) -> str:
+    """Delta-seconds as HTTP writes them; a fraction only when one was asked for."""
+    return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
+
+
+def fault_reply(account: FakeAccount, fault: Fault, now: float) -> Reply:
+    name, outcome = account.name, f"fault:{fault.kind}"
+    if fault.kind == "malformed":
+        return Reply(200, MALFORMED_BODY, account=name, outcome=outcome)
+    if fault.kind == "wrong_shape":
+        return json_reply(200, WRONG_SHAPE, account=name, outcome=outcome)
+    if fault.kind == "server_error":
+        return json_reply(500, {"error": "Internal Server Error"}, account=name, outcome=outcome)
+    if fault.kind == "rate_limited":
+        return json_reply(
+            429,
+            {"error": "Too Many Requests"},
+            account=name,
+            outcome=outcome,
+            headers={"Retry-After": retry_after_text(fault.retry_after)},
+        )
+    if fault.kind == "hang":
+        return Reply(0, b"", account=name, outcome=outcome, hang=True)
+    if fault.kind == "api_error":
+        return _api_error(account, now, outcome)
+    raise ValueError(f"unknown fault {fault.kind!r}")
+
+
+def _api_error(account: FakeAccount, now: float, outcome: str) -> Reply:
+    """The exchange's own "try later" error, where each exchange puts it."""
+    if account.source == "bitz":
+        reply = envelopes.bitz_error(-112, "System maintenance", now)
+    elif account.source == "bitzoom":
+        reply = envelopes.bitzoom_error(account.envelope, -1001, "Disconnected", now)
+    else:
+        reply = json_reply(400, {"error": "Request parameters mismatch"})
+    reply.account, reply.outcome = account.name, outcome
+    return reply

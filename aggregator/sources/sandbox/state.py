@@ -1,0 +1,159 @@
+"""Everything the exchange handlers share, behind one lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aggregator.sources.sandbox.accounts import FakeAccount, FakeBalance, RequestLog
+
+FAULTS = ("malformed", "wrong_shape", "server_error", "rate_limited", "hang", "api_error")
+TOKEN_FORMS = ("text", "json_string", "data_string", "data_token", "top_token")
+
+# Which credential names an account in each source's requests.
+KEY_FIELDS = {
+    "bitopro": ("api_key",),
+    "bitz": ("api_key",),
+    "bitzoom": ("user_id", "api_key"),
+    "pitrade": ("client_id",),
+}
+REQUIRED_CREDENTIALS = {
+    "bitopro": ("api_key", "api_secret", "identity"),
+    "bitz": ("api_key", "api_secret"),
+    "pitrade": ("client_id", "secret"),
+}
+
+
+@dataclass
+class Fault:
+    kind: str
+    remaining: int | None  # None: until cleared
+    retry_after: float
+
+
+def check_account(account: FakeAccount) -> None:
+    """Refuse an account the sandbox could never authenticate, before it confuses a test."""
+    if account.source not in KEY_FIELDS:
+        raise ValueError(f"{account.name}: unknown source {account.source!r}")
+    required = REQUIRED_CREDENTIALS.get(account.source)
+    if account.source == "bitzoom":
+        auth = account.credentials.get("auth", "bearer")
+        if auth not in ("bearer", "hmac"):
+            raise ValueError(f"{account.name}: bitzoom auth must be bearer or hmac")
+        required = ("user_id",) if auth == "bearer" else ("api_key", "api_secret")
+        if account.envelope not in ("code", "success"):
+            raise ValueError(f"{account.name}: envelope must be 'code' or 'success'")
+    missing = [k for k in required or () if not account.credentials.get(k)]
+    if missing:
+        raise ValueError(f"{account.name}: missing credentials {', '.join(missing)}")
+
+
+class State:
+    """Accounts, their credential index, faults, nonces and tokens; thread-safe."""
+
+    def __init__(self, *, token_ttl: float, token_key: bytes) -> None:
+        self.lock = threading.RLock()
+        self.accounts: dict[str, FakeAccount] = {}
+        self._index: dict[tuple[str, str, str], str] = {}
+        self.faults: dict[str, Fault] = {}
+        self.token_ttl = token_ttl
+        self.token_key = token_key
+        self.token_form = "data_token"
+        self.token_serial = 0  # each bitzoom token carries the next serial as "jti"
+        self.revoked_through = 0  # tokens with a serial up to this one are expired
+        self.last_nonce: dict[str, int] = {}  # bitopro: api_key → last accepted nonce
+        self.seen_nonces: dict[tuple[str, str], dict[str, float]] = {}  # (source, key) → nonce → t
+        self.accepted: dict[str, list[str]] = {}  # account name → accepted nonces, in order
+        self.requests: list[RequestLog] = []
+        self.clock: Callable[[], float] = time.time
+        self.stopping = threading.Event()
+
+    # accounts
+
+    def add(self, account: FakeAccount) -> None:
+        check_account(account)
+        with self.lock:
+            old = self.accounts.get(account.name)
+            if old is not None:
+                self._unindex(old)
+            for field_name in KEY_FIELDS[account.source]:
+                value = account.credentials.get(field_name)
+                if value:
+                    owner = self._index.get((account.source, field_name, value))
+                    if owner is not None and owner != account.name:
+                        raise ValueError(
+                            f"{account.name}: {field_name} already used by {owner}"
+                        )
+            self.accounts[account.name] = account
+            for field_name in KEY_FIELDS[account.source]:
+                value = account.credentials.get(field_name)
+                if value:
+                    self._index[(account.source, field_name, value)] = account.name
+
+    def _unindex(self, account: FakeAccount) -> None:
+        for key in [k for k, owner in self._index.items() if owner == account.name]:
+            del self._index[key]
+
+    def find(self, source: str, field_name: str, value: str) -> FakeAccount | None:
+        """The account whose credential ``field_name`` is ``value``, at ``source``."""
+        with self.lock:
+            name = self._index.get((source, field_name, value))
+            return None if name is None else self.accounts.get(name)
+
+    def snapshot(self, account: FakeAccount) -> dict[str, FakeBalance]:
+        """A copy of the balances, so an answer is never torn by a concurrent change."""
+        with self.lock:
+            return {
+                asset: FakeBalance(b.total, b.available, b.locked)
+                for asset, b in account.balances.items()
+            }
+
+    # faults
+
+    def take_fault(self, name: str) -> Fault | None:
+        """The fault for this balance request of ``name``, counting it down."""
+        with self.lock:
+            fault = self.faults.get(name)
+            if fault is None:
+                return None
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    del self.faults[name]
+            return Fault(fault.kind, None, fault.retry_after)
+
+    # nonces
+
+    def accept_increasing(self, key: str, nonce: int, name: str) -> bool:
+        """Record ``nonce`` for ``key`` if it is above the last accepted one."""
+        with self.lock:
+            last = self.last_nonce.get(key)
+            if last is not None and nonce <= last:
+                return False
+            self.last_nonce[key] = nonce
+            self.accepted.setdefault(name, []).append(str(nonce))
+            return True
+
+    def accept_unique(self, source: str, key: str, nonce: str, name: str, keep: float) -> bool:
+        """Record ``nonce`` for ``key`` unless it was used within the last ``keep`` seconds."""
+        now = self.clock()
+        with self.lock:
+            seen = self.seen_nonces.setdefault((source, key), {})
+            used = seen.get(nonce)
+            if used is not None and now - used < keep:
+                return False
+            if len(seen) > 256:
+                # Forget nonces too old to matter, so a long benchmark stays small.
+                for old in [n for n, t in seen.items() if now - t >= keep]:
+                    del seen[old]
+            seen[nonce] = now
+            self.accepted.setdefault(name, []).append(nonce)
+            return True
+
+    # log
+
+    def log(self, entry: RequestLog) -> None:
+        with self.lock:
+            self.requests.append(entry)

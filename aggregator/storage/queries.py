@@ -1,0 +1,188 @@
+"""Read the history: holdings as of a time, the intervals of an account, the poll log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, Select, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from aggregator.errors import StorageError
+from aggregator.storage.tables import (
+    accounts,
+    holding_series,
+    holdings,
+    poll_responses,
+    polls,
+    raw_bodies,
+)
+
+
+@dataclass(frozen=True)
+class HoldingRow:
+    account: str
+    source: str
+    asset: str
+    kind: str
+    total: Decimal
+    available: Decimal | None
+    locked: Decimal | None
+    observed_at: datetime  # when the poll that last confirmed this value finished
+    valid_from: datetime
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class IntervalRow:
+    account: str
+    source: str
+    asset: str
+    kind: str
+    total: Decimal
+    available: Decimal | None
+    locked: Decimal | None
+    valid_from: datetime
+    valid_to: datetime | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PollRow:
+    id: int
+    account: str
+    started_at: datetime
+    finished_at: datetime
+    status: str
+    error_kind: str | None
+    error_message: str | None
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    seq: int
+    endpoint: str
+    http_status: int
+    content_type: str | None
+    body: bytes
+
+
+def _interval_columns() -> Select[Any]:
+    return (
+        select(accounts.c.id.label("account_id"), accounts.c.name.label("account"),
+               accounts.c.source, holding_series.c.asset, holdings.c.kind, holdings.c.total,
+               holdings.c.available, holdings.c.locked, holdings.c.valid_from,
+               holdings.c.valid_to, holdings.c.details)
+        .select_from(holding_series)
+        .join(accounts, accounts.c.id == holding_series.c.account_id)
+        .join(holdings, holdings.c.series_id == holding_series.c.id)
+    )
+
+
+def holdings_at(
+    engine: Engine, at: datetime | None = None, account_names: Sequence[str] = ()
+) -> list[HoldingRow]:
+    """Every account's holdings as of ``at`` (default: the latest), by account and asset."""
+    names = account_names
+    query = _interval_columns()
+    if at is None:
+        query = query.where(holdings.c.valid_to.is_(None))
+    else:
+        # Per series, the last interval that began by ``at``: one index seek each, where
+        # "valid_from <= at < valid_to" would scan the whole history.
+        latest_start = (
+            select(func.max(holdings.c.valid_from))
+            .where(holdings.c.series_id == holding_series.c.id, holdings.c.valid_from <= at)
+            .correlate(holding_series)
+            .scalar_subquery()
+        )
+        query = query.where(holdings.c.valid_from == latest_start,
+                            or_(holdings.c.valid_to.is_(None), holdings.c.valid_to > at))
+    if names:
+        query = query.where(accounts.c.name.in_(list(names)))
+    query = query.order_by(accounts.c.name, holding_series.c.asset)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+            observed = _last_ok(conn, {r.account_id for r in rows}, at)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"reading holdings failed: {exc}") from None
+    return [
+        HoldingRow(r.account, r.source, r.asset, r.kind, r.total, r.available, r.locked,
+                   observed.get(r.account_id, r.valid_from), r.valid_from, dict(r.details))
+        for r in rows
+    ]
+
+
+def _last_ok(conn: Any, account_ids: set[int], at: datetime | None) -> dict[int, datetime]:
+    """Per account, when its last successful poll (by ``at``) finished."""
+    found: dict[int, datetime] = {}
+    for account_id in account_ids:
+        query = select(func.max(polls.c.finished_at)).where(
+            polls.c.account_id == account_id, polls.c.status == "ok")
+        if at is not None:
+            query = query.where(polls.c.finished_at <= at)
+        value = conn.execute(query).scalar()
+        if value is not None:
+            found[account_id] = value
+    return found
+
+
+def history(
+    engine: Engine, account: str, asset: str | None = None,
+    since: datetime | None = None, until: datetime | None = None,
+) -> list[IntervalRow]:
+    """The intervals of ``account`` that overlap [since, until], by asset and time."""
+    query = _interval_columns().where(accounts.c.name == account)
+    if asset:
+        query = query.where(holding_series.c.asset == asset.upper())
+    if since is not None:
+        query = query.where(or_(holdings.c.valid_to.is_(None), holdings.c.valid_to > since))
+    if until is not None:
+        query = query.where(holdings.c.valid_from <= until)
+    query = query.order_by(holding_series.c.asset, holdings.c.valid_from)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+    except SQLAlchemyError as exc:
+        raise StorageError(f"reading history failed: {exc}") from None
+    return [
+        IntervalRow(r.account, r.source, r.asset, r.kind, r.total, r.available, r.locked,
+                    r.valid_from, r.valid_to, dict(r.details))
+        for r in rows
+    ]
+
+
+def recent_polls(engine: Engine, account: str | None = None, limit: int = 100) -> list[PollRow]:
+    """The latest polls, newest first."""
+    query = (
+        select(polls, accounts.c.name.label("account"))
+        .join(accounts, accounts.c.id == polls.c.account_id)
+        .order_by(polls.c.id.desc())
+        .limit(limit)
+    )
+    if account is not None:
+        query = query.where(accounts.c.name == account)
+    with engine.connect() as conn:
+        return [
+            PollRow(r.id, r.account, r.started_at, r.finished_at, r.status, r.error_kind,
+                    r.error_message, r.attempt)
+            for r in conn.execute(query)
+        ]
+
+
+def responses_of(engine: Engine, poll_id: int) -> list[ResponseRow]:
+    """The raw answers a poll received, byte for byte."""
+    query = (
+        select(poll_responses, raw_bodies.c.body)
+        .join(raw_bodies, raw_bodies.c.id == poll_responses.c.body_id)
+        .where(poll_responses.c.poll_id == poll_id)
+        .order_by(poll_responses.c.seq)
+    )
+    with engine.connect() as conn:
+        return [ResponseRow(r.seq, r.endpoint, r.http_status, r.content_type, bytes(r.body))
+                for r in conn.execute(query)]

@@ -1,0 +1,97 @@
+"""The tables. Migrations create them; ``tests/storage`` checks the two never drift apart."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from aggregator.storage.types import ExactDecimal, UtcTime
+
+metadata = MetaData()
+
+DetailsJson = JSON().with_variant(JSONB(), "postgresql")
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("source", String(40), nullable=False),
+)
+
+polls = Table(
+    "polls",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("started_at", UtcTime, nullable=False),
+    Column("finished_at", UtcTime, nullable=False),
+    Column("status", String(10), nullable=False),  # ok | failed
+    Column("error_kind", String(40)),
+    Column("error_message", Text),
+    Column("attempt", SmallInteger, nullable=False, server_default=text("1")),
+    # The last ok poll of an account confirms its open intervals ("observed_at").
+    Index("polls_account_status_finished", "account_id", "status", "finished_at"),
+    Index("polls_finished", "finished_at"),
+)
+
+# Bodies are kept byte for byte, once per distinct content.
+raw_bodies = Table(
+    "raw_bodies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sha256", LargeBinary(32), nullable=False, unique=True),
+    Column("body", LargeBinary, nullable=False),
+)
+
+poll_responses = Table(
+    "poll_responses",
+    metadata,
+    Column("poll_id", Integer, ForeignKey("polls.id"), primary_key=True),
+    Column("seq", SmallInteger, primary_key=True),
+    Column("endpoint", Text, nullable=False),
+    Column("http_status", SmallInteger, nullable=False),
+    Column("content_type", Text),
+    Column("body_id", Integer, ForeignKey("raw_bodies.id"), nullable=False),
+)
+
+# One row per (account, asset) ever held: the anchor of the as-of lookups.
+holding_series = Table(
+    "holding_series",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("asset", String(64), nullable=False),
+    Index("holding_series_account_asset", "account_id", "asset", unique=True),
+)
+
+# Change intervals: a poll that changes nothing writes nothing here.
+holdings = Table(
+    "holdings",
+    metadata,
+    Column("series_id", Integer, ForeignKey("holding_series.id"), primary_key=True),
+    Column("valid_from", UtcTime, primary_key=True),
+    Column("valid_to", UtcTime),  # null while current
+    Column("kind", String(16), nullable=False),
+    Column("total", ExactDecimal, nullable=False),
+    Column("available", ExactDecimal),
+    Column("locked", ExactDecimal),
+    Column("details", DetailsJson, nullable=False),
+    Column("poll_id", Integer, ForeignKey("polls.id"), nullable=False),  # the poll that opened it
+    Index("holdings_open", "series_id", postgresql_where=text("valid_to IS NULL"),
+          sqlite_where=text("valid_to IS NULL")),
+    sqlite_with_rowid=False,
+)

@@ -1,0 +1,194 @@
+"""Store one poll in one transaction: its log row, raw answers and holding changes."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from aggregator.errors import StorageError
+from aggregator.model import Holding, PollRecord, RawResponse
+from aggregator.storage.database import WRITE
+from aggregator.storage.tables import (
+    accounts,
+    holding_series,
+    holdings,
+    poll_responses,
+    polls,
+    raw_bodies,
+)
+
+
+@dataclass(frozen=True)
+class PollWriteResult:
+    poll_id: int
+    opened: int  # intervals started by this poll
+    closed: int  # intervals it ended (changed or gone)
+
+
+@dataclass(frozen=True)
+class _Open:
+    series_id: int
+    valid_from: datetime
+    kind: str
+    total: Decimal
+    available: Decimal | None
+    locked: Decimal | None
+
+
+def record_poll(engine: Engine, record: PollRecord) -> PollWriteResult:
+    """Write ``record``; all of it or nothing."""
+    try:
+        with engine.execution_options(**WRITE).begin() as conn:
+            return _write(conn, record)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"storing the poll of {record.account} failed: "
+                           f"{type(exc).__name__}: {exc}") from None
+
+
+def _write(conn: Connection, record: PollRecord) -> PollWriteResult:
+    account_id = _account_id(conn, record.account, record.source)
+    poll_id = conn.execute(
+        insert(polls).returning(polls.c.id),
+        {
+            "account_id": account_id,
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "status": record.status,
+            "error_kind": record.error_kind,
+            "error_message": record.error_message,
+            "attempt": record.attempts,
+        },
+    ).scalar_one()
+    for seq, response in enumerate(record.responses):
+        conn.execute(insert(poll_responses), {
+            "poll_id": poll_id,
+            "seq": seq,
+            "endpoint": response.endpoint,
+            "http_status": response.status,
+            "content_type": response.content_type,
+            "body_id": _body_id(conn, response),
+        })
+    if record.holdings is None:
+        return PollWriteResult(poll_id, 0, 0)
+    opened, closed = _apply_holdings(conn, account_id, poll_id, record)
+    return PollWriteResult(poll_id, opened, closed)
+
+
+def _account_id(conn: Connection, name: str, source: str) -> int:
+    row = conn.execute(
+        select(accounts.c.id, accounts.c.source).where(accounts.c.name == name)
+    ).first()
+    if row is None:
+        return int(conn.execute(
+            insert(accounts).returning(accounts.c.id), {"name": name, "source": source}
+        ).scalar_one())
+    if row.source != source:
+        conn.execute(update(accounts).where(accounts.c.id == row.id).values(source=source))
+    return int(row.id)
+
+
+def _body_id(conn: Connection, response: RawResponse) -> int:
+    digest = hashlib.sha256(response.body).digest()
+    found = conn.execute(select(raw_bodies.c.id).where(raw_bodies.c.sha256 == digest)).scalar()
+    if found is not None:
+        return int(found)
+    # Another writer may store the same body between the select and the insert.
+    stmt = _insert_ignoring_duplicates(conn).values(sha256=digest, body=response.body)
+    conn.execute(stmt)
+    return int(conn.execute(
+        select(raw_bodies.c.id).where(raw_bodies.c.sha256 == digest)
+    ).scalar_one())
+
+
+def _insert_ignoring_duplicates(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(raw_bodies).on_conflict_do_nothing(index_elements=["sha256"])
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(raw_bodies).on_conflict_do_nothing(index_elements=["sha256"])
+    return insert(raw_bodies)
+
+
+def _apply_holdings(
+    conn: Connection, account_id: int, poll_id: int, record: PollRecord
+) -> tuple[int, int]:
+    assert record.holdings is not None
+    now = record.finished_at
+    current = _open_intervals(conn, account_id)
+    seen = {h.asset: h for h in record.holdings}
+    closed = opened = 0
+    for asset, interval in current.items():
+        holding = seen.get(asset)
+        if holding is not None and _same(interval, holding):
+            continue
+        conn.execute(
+            update(holdings)
+            .where(and_(holdings.c.series_id == interval.series_id,
+                        holdings.c.valid_from == interval.valid_from))
+            .values(valid_to=_after(now, interval.valid_from))
+        )
+        closed += 1
+    for asset, holding in seen.items():
+        previous = current.get(asset)
+        if previous is not None and _same(previous, holding):
+            continue
+        series_id = previous.series_id if previous else _series_id(conn, account_id, asset)
+        conn.execute(insert(holdings), {
+            "series_id": series_id,
+            "valid_from": now if previous is None else _after(now, previous.valid_from),
+            "valid_to": None,
+            "kind": str(holding.kind),
+            "total": holding.total,
+            "available": holding.available,
+            "locked": holding.locked,
+            "details": dict(holding.details),
+            "poll_id": poll_id,
+        })
+        opened += 1
+    return opened, closed
+
+
+def _after(moment: datetime, valid_from: datetime) -> datetime:
+    # The wall clock can step back (NTP); an interval never ends before it starts.
+    return max(moment, valid_from + timedelta(milliseconds=1))
+
+
+def _same(interval: _Open, holding: Holding) -> bool:
+    # Decimal equality ignores trailing zeros: "1.50" and "1.5" are the same amount.
+    # Details (valuations, unrealized profit) move all the time and are not history.
+    return (interval.kind == str(holding.kind) and interval.total == holding.total
+            and interval.available == holding.available and interval.locked == holding.locked)
+
+
+def _open_intervals(conn: Connection, account_id: int) -> Mapping[str, _Open]:
+    rows = conn.execute(
+        select(holding_series.c.asset, holdings.c.series_id, holdings.c.valid_from,
+               holdings.c.kind, holdings.c.total, holdings.c.available, holdings.c.locked)
+        .join(holdings, holdings.c.series_id == holding_series.c.id)
+        .where(holding_series.c.account_id == account_id, holdings.c.valid_to.is_(None))
+    )
+    return {
+        row.asset: _Open(row.series_id, row.valid_from, row.kind, row.total, row.available,
+                         row.locked)
+        for row in rows
+    }
+
+
+def _series_id(conn: Connection, account_id: int, asset: str) -> int:
+    found = conn.execute(
+        select(holding_series.c.id)
+        .where(holding_series.c.account_id == account_id, holding_series.c.asset == asset)
+    ).scalar()
+    if found is not None:
+        return int(found)
+    return int(conn.execute(
+        insert(holding_series).returning(holding_series.c.id),
+        {"account_id": account_id, "asset": asset},
+    ).scalar_one())
