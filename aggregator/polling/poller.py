@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from aggregator import errors
-from aggregator.model import PollRecord, RawResponse
+from aggregator.model import Holding, PollRecord, RawResponse
 from aggregator.polling.redact import Redactor
 from aggregator.sources.base import AccountConfig, Source
 from aggregator.sources.registry import SOURCES
@@ -64,6 +64,7 @@ async def poll_once(client: httpx.AsyncClient, account: Account, clock: Clock = 
                 if answer.status_code >= 400:
                     break  # the parser reports it; later requests would fail the same way
             holdings = account.source.parse(responses)
+            _check_unique(holdings)
         except httpx.TimeoutException as exc:
             raise errors.Timeout(f"no answer within {config.timeout}: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
@@ -84,6 +85,14 @@ async def poll_once(client: httpx.AsyncClient, account: Account, clock: Clock = 
         holdings=holdings,
         responses=responses,
     )
+
+
+def _check_unique(holdings: list[Holding]) -> None:
+    seen: set[str] = set()
+    for holding in holdings:
+        if holding.asset in seen:
+            raise errors.SchemaMismatch(f"asset {holding.asset} is listed twice")
+        seen.add(holding.asset)
 
 
 def _failed(

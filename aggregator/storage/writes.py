@@ -123,6 +123,8 @@ def _apply_holdings(
     now = record.finished_at
     current = _open_intervals(conn, account_id)
     seen = {h.asset: h for h in record.holdings}
+    if len(seen) != len(record.holdings):
+        raise StorageError(f"the poll of {record.account} lists an asset twice")
     closed = opened = 0
     for asset, interval in current.items():
         holding = seen.get(asset)

@@ -1,0 +1,102 @@
+"""BitoPro v3 GET /accounts/balance, with the payload/HMAC-SHA384 headers checked strictly."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from aggregator.sources.sandbox.accounts import FakeAccount, plain
+from aggregator.sources.sandbox.faults import fault_reply
+from aggregator.sources.sandbox.state import State
+from aggregator.sources.sandbox.wire import Reply, Request, json_reply
+
+PREFIX = "/bitopro/v3"
+BALANCE_PATH = PREFIX + "/accounts/balance"
+NONCE_TOLERANCE_MS = 30_000
+
+
+def _error(status: int, message: str, outcome: str, account: str | None = None) -> Reply:
+    return json_reply(status, {"error": message}, account=account, outcome=outcome)
+
+
+def signature(secret: str, payload: str) -> str:
+    """Lowercase hex HMAC-SHA384 of the payload header text."""
+    return hmac.new(secret.encode(), payload.encode(), hashlib.sha384).hexdigest()
+
+
+def decode_payload(payload: str) -> dict[str, Any] | None:
+    """The payload's JSON object, or None unless it is standard, canonical base64 of compact JSON."""
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    # validate=True still accepts stray padding bits; re-encoding catches them.
+    if base64.b64encode(raw).decode("ascii") != payload:
+        return None
+    try:
+        text = raw.decode("utf-8")
+        value = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    compact = {
+        json.dumps(value, separators=(",", ":"), ensure_ascii=ascii_only)
+        for ascii_only in (True, False)
+    }
+    return value if text in compact else None
+
+
+def handle(state: State, request: Request) -> Reply:
+    if request.path != BALANCE_PATH:
+        return _error(404, "Resource Not Found", "not_found")
+    if request.method != "GET":
+        return _error(405, "Method Not Allowed", "bad_method")
+    key = request.header("X-BITOPRO-APIKEY")
+    payload = request.header("X-BITOPRO-PAYLOAD")
+    sign = request.header("X-BITOPRO-SIGNATURE")
+    if not key or not payload or not sign:
+        return _error(401, "Missing authentication headers", "missing_auth")
+    account = state.find("bitopro", "api_key", key)
+    if account is None:
+        return _error(401, "API key has been deleted", "unknown_key")
+    name = account.name
+    expected = signature(account.credentials["api_secret"], payload)
+    if not hmac.compare_digest(expected.encode(), sign.encode()):
+        return _error(401, "Invalid signature", "bad_signature", name)
+    body = decode_payload(payload)
+    if body is None:
+        return _error(400, "Invalid payload", "bad_payload", name)
+    if body.get("identity") != account.credentials["identity"]:
+        return _error(401, "Invalid identity", "bad_identity", name)
+    nonce = body.get("nonce")
+    if isinstance(nonce, bool) or not isinstance(nonce, int):
+        return _error(400, "Invalid nonce", "bad_nonce", name)
+    if abs(nonce - int(state.clock() * 1000)) > NONCE_TOLERANCE_MS:
+        return _error(409, "local machine time mismatch", "clock_skew", name)
+    if not state.accept_increasing(key, nonce, name):
+        return _error(400, "Invalid nonce", "reused_nonce", name)
+    fault = state.take_fault(name)
+    if fault is not None:
+        return fault_reply(account, fault, state.clock())
+    return json_reply(200, {"data": balance_rows(state, account)}, account=name)
+
+
+def balance_rows(state: State, account: FakeAccount) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for currency, balance in state.snapshot(account).items():
+        total, available, locked = balance.resolved()
+        rows.append(
+            {
+                "amount": plain(total),
+                "available": plain(available),
+                "currency": currency,
+                "stake": plain(locked),
+                "tradable": True,
+            }
+        )
+    return rows

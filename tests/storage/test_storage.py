@@ -1,0 +1,152 @@
+"""The schema, the exact types and the interval writer on real SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, func, select, text
+
+from aggregator.errors import StorageError
+from aggregator.model import Holding, Kind, PollRecord, RawResponse
+from aggregator.storage import database, queries
+from aggregator.storage.tables import holdings, metadata, polls, raw_bodies
+from aggregator.storage.writes import record_poll
+
+T0 = datetime(2026, 11, 24, 8, 0, 0, 123000, tzinfo=UTC)
+TINY = Decimal("0.000000000000000001")
+HUGE = Decimal("123456789.123456789012345678")
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = database.open_database(db_url)
+    database.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def poll(at: datetime, *holdings_: Holding, body: bytes = b'{"data":[]}',
+         account: str = "acc") -> PollRecord:
+    return PollRecord(account, "bitopro", at - timedelta(milliseconds=50), at, list(holdings_),
+                      [RawResponse("/accounts/balance", 200, body, "application/json")])
+
+
+def btc(total: str, available: str | None = None) -> Holding:
+    return Holding("BTC", Kind.CRYPTO, Decimal(total),
+                   None if available is None else Decimal(available), None, {"stake": "0"})
+
+
+def test_migrations_match_the_tables(engine: Engine) -> None:
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_upgrade_twice_is_harmless(engine: Engine) -> None:
+    database.upgrade(engine)
+    assert database.current_revision(engine) == "0001"
+
+
+def test_amounts_round_trip_exactly(engine: Engine) -> None:
+    record_poll(engine, poll(T0, Holding("X", Kind.CRYPTO, HUGE, TINY, HUGE - TINY)))
+    (row,) = queries.holdings_at(engine)
+    assert (row.total, row.available, row.locked) == (HUGE, TINY, HUGE - TINY)
+    with engine.connect() as conn:
+        view = conn.execute(text("SELECT total, available FROM holdings_latest")).one()
+    # SQLite gives the canonical text, PostgreSQL a numeric: both exact.
+    assert (Decimal(view.total), Decimal(view.available)) == (HUGE, TINY)
+
+
+def test_unchanged_polls_add_no_holding_rows(engine: Engine) -> None:
+    for i in range(5):
+        record_poll(engine, poll(T0 + timedelta(minutes=i), btc("1.50", "1")))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(holdings)).scalar() == 1
+        assert conn.execute(select(func.count()).select_from(polls)).scalar() == 5
+        # The same body five times is stored once.
+        assert conn.execute(select(func.count()).select_from(raw_bodies)).scalar() == 1
+    (row,) = queries.holdings_at(engine)
+    assert row.observed_at == T0 + timedelta(minutes=4)
+    assert row.valid_from == T0
+
+
+def test_trailing_zeros_are_not_a_change(engine: Engine) -> None:
+    record_poll(engine, poll(T0, btc("1.50")))
+    result = record_poll(engine, poll(T0 + timedelta(minutes=1), btc("1.5000")))
+    assert (result.opened, result.closed) == (0, 0)
+
+
+def test_one_change_closes_one_interval_and_opens_one(engine: Engine) -> None:
+    record_poll(engine, poll(T0, btc("1"), Holding("ETH", Kind.CRYPTO, Decimal(2), None, None)))
+    t1 = T0 + timedelta(minutes=1)
+    result = record_poll(engine, poll(t1, btc("1.1"),
+                                      Holding("ETH", Kind.CRYPTO, Decimal(2), None, None)))
+    assert (result.opened, result.closed) == (1, 1)
+    intervals = queries.history(engine, "acc", asset="btc")
+    assert [(i.total, i.valid_from, i.valid_to) for i in intervals] == [
+        (Decimal(1), T0, t1), (Decimal("1.1"), t1, None)]
+
+
+def test_gone_asset_closes_and_reappearing_asset_reopens(engine: Engine) -> None:
+    record_poll(engine, poll(T0, btc("1")))
+    record_poll(engine, poll(T0 + timedelta(minutes=1)))
+    assert queries.holdings_at(engine) == []
+    assert len(queries.holdings_at(engine, T0 + timedelta(seconds=30))) == 1
+    record_poll(engine, poll(T0 + timedelta(minutes=2), btc("1")))
+    assert [i.valid_to for i in queries.history(engine, "acc")] == [
+        T0 + timedelta(minutes=1), None]
+
+
+def test_as_of_query_picks_the_interval_valid_then(engine: Engine) -> None:
+    for i, amount in enumerate(["1", "2", "3"]):
+        record_poll(engine, poll(T0 + timedelta(hours=i), btc(amount)))
+    at = T0 + timedelta(hours=1, minutes=30)
+    (row,) = queries.holdings_at(engine, at)
+    assert row.total == Decimal(2)
+    assert row.observed_at == T0 + timedelta(hours=1)
+    assert queries.holdings_at(engine, T0 - timedelta(seconds=1)) == []
+
+
+def test_failed_poll_is_logged_with_its_body_and_changes_nothing(engine: Engine) -> None:
+    record_poll(engine, poll(T0, btc("1")))
+    failed = PollRecord("acc", "bitopro", T0, T0 + timedelta(minutes=1), None,
+                        [RawResponse("/accounts/balance", 200, b'{"data": [tru')],
+                        error_kind="malformed", error_message="body is not JSON")
+    result = record_poll(engine, failed)
+    (response,) = queries.responses_of(engine, result.poll_id)
+    assert response.body == b'{"data": [tru'
+    assert queries.holdings_at(engine)[0].total == Decimal(1)
+    with engine.connect() as conn:
+        log = conn.execute(text(
+            "SELECT status, error_kind, error_message FROM poll_log ORDER BY poll_id")).all()
+    assert [tuple(r) for r in log] == [("ok", None, None),
+                                       ("failed", "malformed", "body is not JSON")]
+
+
+def test_view_times_are_iso_utc(engine: Engine) -> None:
+    record_poll(engine, poll(T0, btc("1")))
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT observed_at FROM holdings_latest")).one()
+        history_row = conn.execute(text("SELECT valid_from, valid_to FROM holdings_history")).one()
+    observed = row.observed_at
+    if isinstance(observed, str):  # SQLite: ISO 8601 text
+        observed = datetime.fromisoformat(observed)
+        assert row.observed_at == "2026-11-24T08:00:00.123Z"
+    assert observed == T0
+    assert history_row.valid_to is None
+
+
+def test_a_poll_is_one_transaction(engine: Engine) -> None:
+    # The poll row and its body are written before the holding that fails.
+    broken = Holding("ETH", Kind.CRYPTO, 1.5, None, None)  # type: ignore[arg-type]
+    with pytest.raises(StorageError):
+        record_poll(engine, poll(T0, btc("1"), broken))
+    with pytest.raises(StorageError, match="twice"):
+        record_poll(engine, poll(T0, btc("1"), btc("2")))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(polls)).scalar() == 0
