@@ -1,0 +1,88 @@
+"""`aggregator demo`: the whole path against built-in sandbox exchanges, no credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from aggregator.config import Settings, load_config
+from aggregator.output import render
+from aggregator.polling.service import PollService, describe
+from aggregator.sources.sandbox import Sandbox, account_tables
+from aggregator.sources.sandbox.scenarios import demo_accounts
+from aggregator.storage import database, queries
+
+COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked", "observed_at")
+CHANGE_COLUMNS = ("account", "asset", "before", "after", "at")
+
+
+def write_demo_config(folder: Path, sandbox: Sandbox) -> Path:
+    """A config for the sandbox accounts with an SQLite database in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.toml"
+    database_path = (folder / "holdings.db").resolve()
+    path.write_text(
+        "# Written by `aggregator demo`: sandbox accounts on loopback, demo credentials only.\n"
+        f'[database]\nurl = "sqlite:///{database_path.as_posix()}"\n\n'
+        f'[schedule]\ninterval = "5s"\n\n'
+        f'[report]\ndirectory = "{(folder / "reports").resolve().as_posix()}"\n\n'
+        + account_tables(sandbox, demo_accounts()),
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_demo(folder: Path, rounds: int = 3, interval: float = 2.0) -> int:
+    with Sandbox(demo_accounts(), seed=7) as sandbox:
+        path = write_demo_config(folder, sandbox)
+        settings = load_config(path)
+        engine = database.open_database(settings.database_url)
+        try:
+            database.upgrade(engine)
+            asyncio.run(_poll_rounds(settings, engine, sandbox, rounds, interval))
+            print("\nHoldings now:")
+            print(render([_row(r) for r in queries.holdings_at(engine)], COLUMNS, "table"))
+            changes = _changes(engine, [a.name for a in settings.accounts])
+            print("What changed while the demo ran:")
+            print(render(changes, CHANGE_COLUMNS, "table"))
+        finally:
+            engine.dispose()
+    print(f"The config and database are in {folder}/. Query them, e.g.:\n"
+          f"  aggregator --config {path} holdings --format json\n"
+          f"  sqlite3 {folder / 'holdings.db'} 'SELECT * FROM holdings_history'",
+          file=sys.stderr)
+    return 0
+
+
+async def _poll_rounds(settings: Settings, engine: Engine, sandbox: Sandbox, rounds: int,
+                       interval: float) -> None:
+    async with PollService(settings, engine) as service:
+        for number in range(1, rounds + 1):
+            if number > 1:
+                await asyncio.sleep(interval)
+                sandbox.drift()  # the sandbox's balances move a little between rounds
+            print(f"Round {number}/{rounds}:")
+            for outcome in await service.poll_all():
+                print(f"  {describe(outcome)}")
+
+
+def _row(row: queries.HoldingRow) -> dict[str, object]:
+    return {c: getattr(row, c) for c in COLUMNS}
+
+
+def _changes(engine: Engine, accounts: list[str]) -> list[dict[str, object]]:
+    """Every amount that changed from one interval to the next."""
+    changes: list[dict[str, object]] = []
+    for account in accounts:
+        previous: dict[str, queries.IntervalRow] = {}
+        for interval in queries.history(engine, account):
+            before = previous.get(interval.asset)
+            previous[interval.asset] = interval
+            if before is not None and before.valid_to == interval.valid_from:
+                changes.append({"account": account, "asset": interval.asset,
+                                "before": before.total, "after": interval.total,
+                                "at": interval.valid_from})
+    return changes
