@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 import re
 from decimal import Decimal
@@ -52,6 +53,15 @@ def parse_amount(value: object, where: str) -> Decimal:
     if not amount.is_finite():
         raise SchemaMismatch(f"{where}: {amount} is not finite")
     return amount
+
+
+# Arithmetic on amounts must never round: the default context keeps only 28 digits.
+_EXACT = decimal.Context(prec=200, traps=[decimal.Inexact, decimal.InvalidOperation])
+
+
+def subtract(a: Decimal, b: Decimal) -> Decimal:
+    """``a - b`` without rounding, whatever the number of digits."""
+    return _EXACT.subtract(a, b)
 
 
 def canonical(amount: Decimal) -> str:

@@ -124,6 +124,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from aggregator.demo import run_demo
 
+        logging.getLogger("aggregator.poll").setLevel(logging.WARNING)
+
         return run_demo(args.dir, rounds=args.rounds, interval=args.interval)
     settings = load_config(config_path(getattr(args, "config", None)))
     if args.command == "check-config":

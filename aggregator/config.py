@@ -229,7 +229,7 @@ def _account(
             ok = False
     if not ok:
         return None
-    account = source.config(**values)
+    account: AccountConfig = source.config(**values)
     for key, message in [*_url_problems(account), *account.problems()]:
         problems.add(f"{where}: {key}", message)
     return account

@@ -7,13 +7,27 @@ import httpx
 from aggregator import __version__
 
 USER_AGENT = f"aggregator/{__version__}"
+TRANSPORTS = ("httpx", "aiohttp")
 
 
-def make_client(max_connections: int = 100) -> httpx.AsyncClient:
-    """The shared async client; per-request timeouts come from each account."""
+def make_client(max_connections: int = 100, transport: str = "httpx") -> httpx.AsyncClient:
+    """The shared async client; per-request timeouts come from each account.
+
+    ``transport`` "aiohttp" needs the optional httpx-aiohttp package; bench/poll_cost.py
+    measures both.
+    """
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
+    chosen: httpx.AsyncBaseTransport | None = None
+    if transport == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        chosen = AiohttpTransport(limits=limits)
+    elif transport != "httpx":
+        raise ValueError(f"unknown transport {transport!r}; known: {', '.join(TRANSPORTS)}")
     return httpx.AsyncClient(
         headers={"User-Agent": USER_AGENT},
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+        limits=limits,
+        transport=chosen,
         # Exchanges redirect only to break something (e.g. a login page): never follow.
         follow_redirects=False,
         # Proxies from the environment are honoured as usual (trust_env), certificates

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 
 from aggregator import errors
-from aggregator.amounts import canonical, parse_amount
+from aggregator.amounts import canonical, parse_amount, subtract
 from aggregator.auth.bitopro import BitoProAuth
 from aggregator.model import Holding, Kind, RawResponse, Secret
 from aggregator.sources.base import (
@@ -74,7 +74,7 @@ def parse_balances(responses: Sequence[RawResponse]) -> list[Holding]:
                 kind=Kind.FIAT if asset in FIAT else Kind.CRYPTO,
                 total=total,
                 available=available,
-                locked=total - available,
+                locked=subtract(total, available),
                 details=details,
             )
         )

@@ -68,7 +68,8 @@ def parse_balances(responses: Sequence[RawResponse]) -> list[Holding]:
     check_status(response)
     body = require_object(json_body(response), "body")
     status = body.get("status")
-    expect(isinstance(status, int) and not isinstance(status, bool), "body: no integer 'status'")
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise errors.SchemaMismatch("body: no integer 'status'")
     if status != 200:
         message = f"Bitz status {status}: {str(body.get('msg') or '')[:200]}".rstrip(": ")
         error = STATUS_CODES.get(status)

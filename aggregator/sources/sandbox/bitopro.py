@@ -29,7 +29,7 @@ def signature(secret: str, payload: str) -> str:
 
 
 def decode_payload(payload: str) -> dict[str, Any] | None:
-    """The payload's JSON object, or None unless it is standard, canonical base64 of compact JSON."""
+    """The payload's JSON object; None unless standard, canonical base64 of compact JSON."""
     try:
         raw = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):

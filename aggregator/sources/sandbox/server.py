@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -49,10 +50,8 @@ class SandboxServer(ThreadingHTTPServer):
         with self.connections_lock:
             open_now = list(self.connections)
         for sock in open_now:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -68,10 +67,8 @@ class Handler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         with self.server.connections_lock:
             self.server.connections.discard(self.connection)
-        try:
+        with contextlib.suppress(OSError):  # the client went away first
             super().finish()
-        except OSError:
-            pass  # the client went away first
 
     def log_message(self, format: str, *args: Any) -> None:
         # A benchmark makes thousands of requests; a stderr line each would dominate.
@@ -84,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:

@@ -1,0 +1,20 @@
+"""A built-in fake of the four exchanges, for the demo, end-to-end tests and benchmarks.
+
+It checks every signature with its own code (never ``aggregator.auth``), so a client bug
+shows as a refusal, exactly as it would against the real exchange.
+"""
+
+from aggregator.sources.sandbox.accounts import FakeAccount, FakeBalance, RequestLog
+from aggregator.sources.sandbox.core import Sandbox
+from aggregator.sources.sandbox.scenarios import bench_accounts, demo_accounts
+from aggregator.sources.sandbox.tables import account_tables
+
+__all__ = [
+    "FakeAccount",
+    "FakeBalance",
+    "RequestLog",
+    "Sandbox",
+    "account_tables",
+    "bench_accounts",
+    "demo_accounts",
+]

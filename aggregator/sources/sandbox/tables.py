@@ -1,0 +1,59 @@
+"""The ``[[accounts]]`` TOML tables that point an aggregator config at a running sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from aggregator.sources.sandbox.accounts import FakeAccount
+
+if TYPE_CHECKING:
+    from aggregator.sources.sandbox.core import Sandbox
+
+CREDENTIAL_KEYS = {
+    "bitopro": ("api_key", "api_secret", "identity"),
+    "bitz": ("api_key", "api_secret"),
+    "pitrade": ("client_id", "secret"),
+}
+BITZOOM_KEYS = {"bearer": ("user_id",), "hmac": ("api_key", "api_secret")}
+
+
+def toml_string(value: str) -> str:
+    """A literal string when TOML allows one, else a basic string with every escape needed."""
+    if "'" not in value and all(c == "\t" or (c >= " " and c != "\x7f") for c in value):
+        return f"'{value}'"
+    escaped = []
+    for c in value:
+        if c == '"':
+            escaped.append('\\"')
+        elif c == "\\":
+            escaped.append("\\\\")
+        elif c < " " or c == "\x7f":
+            escaped.append(f"\\u{ord(c):04X}")
+        else:
+            escaped.append(c)
+    return '"' + "".join(escaped) + '"'
+
+
+def credential_items(account: FakeAccount) -> list[tuple[str, str]]:
+    """The credential keys of ``account`` as the aggregator config names them."""
+    if account.source == "bitzoom":
+        auth = account.credentials.get("auth", "bearer")
+        keys = BITZOOM_KEYS[auth]
+        return [("auth", auth)] + [(k, account.credentials[k]) for k in keys]
+    return [(k, account.credentials[k]) for k in CREDENTIAL_KEYS[account.source]]
+
+
+def account_tables(sandbox: Sandbox, accounts: Iterable[FakeAccount]) -> str:
+    """One ``[[accounts]]`` table per account, pointing at ``sandbox``."""
+    tables = []
+    for account in accounts:
+        items = [
+            ("name", account.name),
+            ("source", account.source),
+            ("base_url", sandbox.base_url(account.source)),
+            *credential_items(account),
+        ]
+        lines = ["[[accounts]]"] + [f"{key} = {toml_string(value)}" for key, value in items]
+        tables.append("\n".join(lines) + "\n")
+    return "\n".join(tables)
