@@ -66,7 +66,8 @@ class UtcTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime: every stored time must be aware")
         if dialect.name == "sqlite":
             return to_millis(value)
-        return value.astimezone(UTC)
+        # Milliseconds on every database, so a time shown can be given back to --at.
+        return value.astimezone(UTC).replace(microsecond=value.microsecond // 1000 * 1000)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
