@@ -83,13 +83,17 @@ def _handler_class(server: Loopback) -> type[BaseHTTPRequestHandler]:
     return RequestHandler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 drops bursts of concurrent connections
+
+
 @pytest.fixture
 def loopback() -> Iterator[Loopback]:
     state = Loopback(base_url="")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(state))
-    httpd.daemon_threads = True
+    httpd = _Server(("127.0.0.1", 0), _handler_class(state))
     state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield state
