@@ -26,7 +26,8 @@ def loads_exact(body: bytes) -> Any:
     try:
         return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise Malformed(f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise Malformed(
+            f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
 def parse_amount(value: object, where: str) -> Decimal:

@@ -49,7 +49,9 @@ def prepare(config: AccountConfig) -> Account:
     return Account(config, source, source.auth(config), Redactor(config.secrets()))
 
 
-async def poll_once(client: httpx.AsyncClient, account: Account, clock: Clock = utcnow) -> PollRecord:
+async def poll_once(
+    client: httpx.AsyncClient, account: Account, clock: Clock = utcnow
+) -> PollRecord:
     """One attempt: every request of the source in order, then the parser."""
     config = account.config
     started = clock()
@@ -66,7 +68,8 @@ async def poll_once(client: httpx.AsyncClient, account: Account, clock: Clock = 
             holdings = account.source.parse(responses)
             _check_unique(holdings)
         except httpx.TimeoutException as exc:
-            raise errors.Timeout(f"no answer within {config.timeout}: {type(exc).__name__}") from exc
+            raise errors.Timeout(
+                f"no answer within {config.timeout}: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
             raise errors.Unreachable(f"{type(exc).__name__}: {exc}") from exc
     except errors.SourceError as exc:

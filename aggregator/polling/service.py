@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy import Engine
 
+from aggregator.config import Settings
+from aggregator.errors import StorageError
 from aggregator.model import PollRecord
 from aggregator.polling.client import make_client
 from aggregator.polling.poller import Account, poll_until_deadline, prepare
-from aggregator.config import Settings
 from aggregator.storage.writes import PollWriteResult, record_poll
 
 log = logging.getLogger("aggregator.poll")
@@ -27,8 +28,9 @@ class PollOutcome:
 
     account: str
     records: list[PollRecord]
-    written: PollWriteResult
+    written: PollWriteResult | None  # None when the database refused the poll
     seconds: float
+    storage_error: str | None = None
 
     @property
     def final(self) -> PollRecord:
@@ -36,7 +38,7 @@ class PollOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.final.error_kind is None
+        return self.final.error_kind is None and self.written is not None
 
 
 class PollService:
@@ -67,11 +69,17 @@ class PollService:
             self._client, account, self.settings.poll_deadline.seconds
         )
         loop = asyncio.get_running_loop()
-        written = None
-        for record in records:
-            written = await loop.run_in_executor(self._writer, record_poll, self.engine, record)
-        assert written is not None
-        outcome = PollOutcome(account.name, records, written, time.monotonic() - began)
+        written: PollWriteResult | None = None
+        problem = None
+        try:
+            for record in records:
+                written = await loop.run_in_executor(self._writer, record_poll, self.engine,
+                                                     record)
+        except StorageError as exc:
+            # The database is down or full: say so, keep polling the other accounts.
+            written, problem = None, str(exc)
+        outcome = PollOutcome(account.name, records, written, time.monotonic() - began,
+                              problem)
         log.info("%s", describe(outcome))
         return outcome
 
@@ -83,6 +91,8 @@ class PollService:
 def describe(outcome: PollOutcome) -> str:
     """One line per poll: account, outcome, duration, changes, error kind."""
     final = outcome.final
+    if outcome.written is None:
+        return f"{outcome.account}: not stored: {outcome.storage_error}"
     tries = f", {len(outcome.records)} attempts" if len(outcome.records) > 1 else ""
     if final.error_kind is None:
         count = len(final.holdings or ())

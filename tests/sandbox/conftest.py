@@ -46,7 +46,7 @@ BITZOOM_HMAC = FakeAccount(
 PITRADE = FakeAccount(
     name="pt",
     source="pitrade",
-    credentials={"client_id": "pt-client", "secret": "pt-secret"},
+    credentials={"client_id": "pt-client", "secret": "pt-secret-0123456789abcdef0123456789"},
     balances={
         "AAPL": FakeBalance(Decimal("10")),
         "TINY": FakeBalance(Decimal("0.000000000000000001")),

@@ -5,7 +5,7 @@ import json
 
 import httpx
 
-from aggregator.sources.sandbox import Sandbox
+from aggregator.sources.sandbox import FakeAccount, Sandbox
 from aggregator.sources.sandbox.bitopro import signature
 from tests.sandbox.signers import bitopro_headers, bitopro_signed_payload, now_ms
 
@@ -87,25 +87,25 @@ def test_reused_and_lower_nonce_400(sandbox: Sandbox, client: httpx.Client) -> N
     assert sandbox.accepted_nonces("bp") == [str(nonce), str(nonce + 1)]
 
 
-def _signed(payload: str) -> dict[str, str]:
+def _signed(payload: str, key: str = KEY) -> dict[str, str]:
     return {
-        "X-BITOPRO-APIKEY": KEY,
+        "X-BITOPRO-APIKEY": key,
         "X-BITOPRO-PAYLOAD": payload,
         "X-BITOPRO-SIGNATURE": bitopro_signed_payload(SECRET, payload),
     }
 
 
 def test_urlsafe_base64_refused(sandbox: Sandbox, client: httpx.Client) -> None:
-    # Find a nonce whose standard encoding has + or /, so url-safe differs.
-    nonce = now_ms()
-    while True:
-        text = json.dumps({"identity": IDENTITY, "nonce": nonce}, separators=(",", ":"))
-        standard = base64.b64encode(text.encode()).decode()
-        if "+" in standard or "/" in standard:
-            break
-        nonce += 1
+    # Tildes make the standard encoding carry "+", so the url-safe one differs ("-").
+    tilde = FakeAccount("tilde", "bitopro", {"api_key": "t-key", "api_secret": SECRET,
+                        "identity": "~~~~~~@example.com"}, {})
+    sandbox.add(tilde)
+    text = json.dumps({"identity": "~~~~~~@example.com", "nonce": now_ms()}, separators=(",", ":"))
+    standard = base64.b64encode(text.encode()).decode()
     urlsafe = base64.urlsafe_b64encode(text.encode()).decode()
-    assert balance(sandbox, client, _signed(urlsafe)).status_code == 400
+    assert standard != urlsafe
+    assert balance(sandbox, client, _signed(urlsafe, "t-key")).status_code == 400
+    assert balance(sandbox, client, _signed(standard, "t-key")).status_code == 200
 
 
 def test_bad_padding_and_loose_json_refused(sandbox: Sandbox, client: httpx.Client) -> None:

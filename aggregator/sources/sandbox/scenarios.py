@@ -68,7 +68,7 @@ def demo_accounts() -> list[FakeAccount]:
             source="pitrade",
             credentials={
                 "client_id": "demo-pitrade-client",
-                "secret": "demo-pitrade-secret-3f61ab92c4",
+                "secret": "demo-pitrade-secret-3f61ab92c4e0d7a5",
             },
             balances={
                 "AAPL": FakeBalance(D("10")),
@@ -147,7 +147,7 @@ def bench_accounts(n: int) -> list[FakeAccount]:
                     source="pitrade",
                     credentials={
                         "client_id": f"bench-pitrade-client-{i}",
-                        "secret": f"bench-pitrade-secret-{i}",
+                        "secret": f"bench-pitrade-secret-{i:06d}-4b1d8e2f0a9c",
                     },
                     balances={
                         t: FakeBalance(D(j + 1 + i % 7)) for j, t in enumerate(_TICKERS)
