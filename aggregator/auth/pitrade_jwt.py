@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Callable, Generator
 
 import httpx
 import jwt
+from jwt.warnings import InsecureKeyLengthWarning
 
 from aggregator.model import Secret
+
+# The partner issues the secret and chooses its length; warning about it in every
+# daemon's journal helps nobody.
+warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning, module="jwt")
 
 MAX_LIFETIME = 900  # seconds; the server refuses longer-lived tokens
 # Re-sign this long before expiry, so a token cannot expire between signing and arrival.

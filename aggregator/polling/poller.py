@@ -61,6 +61,9 @@ async def poll_once(
         try:
             for request in account.source.requests(config):
                 request.extensions["timeout"] = timeout
+                # send() does not merge the client's default headers (User-Agent).
+                for name, value in client.headers.items():
+                    request.headers.setdefault(name, value)
                 answer = await client.send(request, auth=account.auth)
                 responses.append(_raw(answer, config.base_url, account.redactor))
                 if answer.status_code >= 400:
