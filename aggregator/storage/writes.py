@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,6 +24,28 @@ from aggregator.storage.tables import (
     polls,
     raw_bodies,
 )
+
+# Built once: constructing a statement costs more CPU than running it on SQLite.
+_ACCOUNT = select(accounts.c.id, accounts.c.source).where(accounts.c.name == bindparam("name"))
+_NEW_ACCOUNT = insert(accounts).returning(accounts.c.id)
+_NEW_POLL = insert(polls).returning(polls.c.id)
+_BODY = select(raw_bodies.c.id).where(raw_bodies.c.sha256 == bindparam("digest"))
+_OPEN = (
+    select(holding_series.c.asset, holdings.c.series_id, holdings.c.valid_from,
+           holdings.c.kind, holdings.c.total, holdings.c.available, holdings.c.locked)
+    .join(holdings, holdings.c.series_id == holding_series.c.id)
+    .where(holding_series.c.account_id == bindparam("account_id"),
+           holdings.c.valid_to.is_(None))
+)
+_CLOSE = (
+    update(holdings)
+    .where(and_(holdings.c.series_id == bindparam("b_series_id"),
+                holdings.c.valid_from == bindparam("b_valid_from")))
+    .values(valid_to=bindparam("b_valid_to"))
+)
+_SERIES = select(holding_series.c.id).where(
+    holding_series.c.account_id == bindparam("account_id"),
+    holding_series.c.asset == bindparam("asset"))
 
 
 @dataclass(frozen=True)
@@ -56,7 +78,7 @@ def record_poll(engine: Engine, record: PollRecord) -> PollWriteResult:
 def _write(conn: Connection, record: PollRecord) -> PollWriteResult:
     account_id = _account_id(conn, record.account, record.source)
     poll_id = conn.execute(
-        insert(polls).returning(polls.c.id),
+        _NEW_POLL,
         {
             "account_id": account_id,
             "started_at": record.started_at,
@@ -83,13 +105,9 @@ def _write(conn: Connection, record: PollRecord) -> PollWriteResult:
 
 
 def _account_id(conn: Connection, name: str, source: str) -> int:
-    row = conn.execute(
-        select(accounts.c.id, accounts.c.source).where(accounts.c.name == name)
-    ).first()
+    row = conn.execute(_ACCOUNT, {"name": name}).first()
     if row is None:
-        return int(conn.execute(
-            insert(accounts).returning(accounts.c.id), {"name": name, "source": source}
-        ).scalar_one())
+        return int(conn.execute(_NEW_ACCOUNT, {"name": name, "source": source}).scalar_one())
     if row.source != source:
         conn.execute(update(accounts).where(accounts.c.id == row.id).values(source=source))
     return int(row.id)
@@ -97,15 +115,13 @@ def _account_id(conn: Connection, name: str, source: str) -> int:
 
 def _body_id(conn: Connection, response: RawResponse) -> int:
     digest = hashlib.sha256(response.body).digest()
-    found = conn.execute(select(raw_bodies.c.id).where(raw_bodies.c.sha256 == digest)).scalar()
+    found = conn.execute(_BODY, {"digest": digest}).scalar()
     if found is not None:
         return int(found)
     # Another writer may store the same body between the select and the insert.
     stmt = _insert_ignoring_duplicates(conn).values(sha256=digest, body=response.body)
     conn.execute(stmt)
-    return int(conn.execute(
-        select(raw_bodies.c.id).where(raw_bodies.c.sha256 == digest)
-    ).scalar_one())
+    return int(conn.execute(_BODY, {"digest": digest}).scalar_one())
 
 
 def _insert_ignoring_duplicates(conn: Connection) -> Any:
@@ -130,12 +146,9 @@ def _apply_holdings(
         holding = seen.get(asset)
         if holding is not None and _same(interval, holding):
             continue
-        conn.execute(
-            update(holdings)
-            .where(and_(holdings.c.series_id == interval.series_id,
-                        holdings.c.valid_from == interval.valid_from))
-            .values(valid_to=_after(now, interval.valid_from))
-        )
+        conn.execute(_CLOSE, {"b_series_id": interval.series_id,
+                              "b_valid_from": interval.valid_from,
+                              "b_valid_to": _after(now, interval.valid_from)})
         closed += 1
     for asset, holding in seen.items():
         previous = current.get(asset)
@@ -170,12 +183,7 @@ def _same(interval: _Open, holding: Holding) -> bool:
 
 
 def _open_intervals(conn: Connection, account_id: int) -> Mapping[str, _Open]:
-    rows = conn.execute(
-        select(holding_series.c.asset, holdings.c.series_id, holdings.c.valid_from,
-               holdings.c.kind, holdings.c.total, holdings.c.available, holdings.c.locked)
-        .join(holdings, holdings.c.series_id == holding_series.c.id)
-        .where(holding_series.c.account_id == account_id, holdings.c.valid_to.is_(None))
-    )
+    rows = conn.execute(_OPEN, {"account_id": account_id})
     return {
         row.asset: _Open(row.series_id, row.valid_from, row.kind, row.total, row.available,
                          row.locked)
@@ -184,10 +192,7 @@ def _open_intervals(conn: Connection, account_id: int) -> Mapping[str, _Open]:
 
 
 def _series_id(conn: Connection, account_id: int, asset: str) -> int:
-    found = conn.execute(
-        select(holding_series.c.id)
-        .where(holding_series.c.account_id == account_id, holding_series.c.asset == asset)
-    ).scalar()
+    found = conn.execute(_SERIES, {"account_id": account_id, "asset": asset}).scalar()
     if found is not None:
         return int(found)
     return int(conn.execute(

@@ -77,13 +77,15 @@ def test_stale_nonce_409(sandbox: Sandbox, client: httpx.Client) -> None:
 
 def test_reused_and_lower_nonce_400(sandbox: Sandbox, client: httpx.Client) -> None:
     nonce = now_ms()
-    assert balance(sandbox, client, bitopro_headers(KEY, SECRET, IDENTITY, nonce)).status_code == 200
-    again = balance(sandbox, client, bitopro_headers(KEY, SECRET, IDENTITY, nonce))
+    def send(n: int) -> httpx.Response:
+        return balance(sandbox, client, bitopro_headers(KEY, SECRET, IDENTITY, n))
+
+    assert send(nonce).status_code == 200
+    again = send(nonce)
     assert again.status_code == 400
     assert again.json() == {"error": "Invalid nonce"}
-    lower = balance(sandbox, client, bitopro_headers(KEY, SECRET, IDENTITY, nonce - 1))
-    assert lower.status_code == 400
-    assert balance(sandbox, client, bitopro_headers(KEY, SECRET, IDENTITY, nonce + 1)).status_code == 200
+    assert send(nonce - 1).status_code == 400
+    assert send(nonce + 1).status_code == 200
     assert sandbox.accepted_nonces("bp") == [str(nonce), str(nonce + 1)]
 
 

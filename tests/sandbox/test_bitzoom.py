@@ -107,7 +107,8 @@ def test_missing_authorization_401(sandbox: Sandbox, client: httpx.Client) -> No
 def test_forged_token_1022(sandbox: Sandbox, client: httpx.Client) -> None:
     import jwt
 
-    forged = jwt.encode({"userid": "user-42", "iat": 1, "exp": 2**40}, "guess-0123456789abcdef0123456789ab", algorithm="HS256")
+    claims = {"userid": "user-42", "iat": 1, "exp": 2**40}
+    forged = jwt.encode(claims, "guess-0123456789abcdef0123456789ab", algorithm="HS256")
     for token in (forged, "not-a-jwt"):
         response = client.get(sandbox.url + BALANCE, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200
@@ -137,9 +138,23 @@ def test_token_ttl_expiry(client: httpx.Client) -> None:
 
 
 def signed_get(
-    sandbox: Sandbox, client: httpx.Client, query: str = "", **kwargs: object
+    sandbox: Sandbox,
+    client: httpx.Client,
+    query: str = "",
+    *,
+    nonce: str = "n-0001",
+    timestamp: int | None = None,
+    recv_window: str | None = "5000",
 ) -> httpx.Response:
-    headers = bitzoom_hmac_headers(KEY, SECRET, path=BALANCE, query=query, **kwargs)  # type: ignore[arg-type]
+    headers = bitzoom_hmac_headers(
+        KEY,
+        SECRET,
+        path=BALANCE,
+        query=query,
+        nonce=nonce,
+        timestamp=timestamp,
+        recv_window=recv_window,
+    )
     url = sandbox.url + BALANCE + (f"?{query}" if query else "")
     return client.get(url, headers=headers)
 

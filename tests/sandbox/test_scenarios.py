@@ -122,3 +122,20 @@ def test_set_balance_and_remove_asset(sandbox: Sandbox) -> None:
     assert sandbox.account("bz").balances["eth"].total == Decimal("3")
     sandbox.remove_asset("bz", "eth")
     assert "eth" not in sandbox.account("bz").balances
+
+
+def test_drift_every_runs_in_background() -> None:
+    import time
+
+    with Sandbox(bench_accounts(5), drift_every=0.05) as sandbox:
+        before = {(a.name, k): b.total for a in bench_accounts(5) for k, b in a.balances.items()}
+        deadline = time.monotonic() + 3
+        changed = False
+        while not changed and time.monotonic() < deadline:
+            time.sleep(0.05)
+            changed = any(
+                before[(a.name, k)] != b.total
+                for a in sandbox.accounts()
+                for k, b in a.balances.items()
+            )
+        assert changed

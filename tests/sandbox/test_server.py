@@ -49,7 +49,8 @@ def test_keep_alive_reuses_one_connection(sandbox: Sandbox) -> None:
 
 
 def test_request_log_and_count(sandbox: Sandbox, client: httpx.Client) -> None:
-    client.post(sandbox.base_url("bitz") + "/Assets/getUserAssets", data=bitz_form("bz-key", "bz-secret"))
+    form = bitz_form("bz-key", "bz-secret")
+    client.post(sandbox.base_url("bitz") + "/Assets/getUserAssets", data=form)
     client.get(sandbox.url + "/bitzoom/api/servermanage/testtoken?userid=user-42")
     assert sandbox.count("getUserAssets") == 1
     assert sandbox.count("getUserAssets", "bz") == 1

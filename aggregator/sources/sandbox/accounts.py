@@ -43,7 +43,13 @@ class FakeAccount:
 
 @dataclass(frozen=True)
 class RequestLog:
-    """One answered (or hung) request."""
+    """One answered (or hung) request.
+
+    ``outcome`` is "ok", "token" (a test token issued), "fault:<kind>", or why it was
+    refused: missing_auth, unknown_key, unknown_user, bad_signature, bad_token,
+    bad_payload, bad_identity, bad_nonce, reused_nonce, clock_skew, expired_token,
+    bad_lifetime, missing_param, bad_param, bad_method, not_found, bad_request, crash.
+    """
 
     time: float  # time.monotonic() when the request arrived
     account: str | None  # None until a credential names the account

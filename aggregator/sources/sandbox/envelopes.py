@@ -10,7 +10,9 @@ from aggregator.sources.sandbox.wire import Reply, json_reply
 def microtime(now: float) -> str:
     """PHP's microtime(): "0.94303600 1532672546"."""
     seconds = int(now)
-    return f"{now - seconds:.8f} {seconds}"
+    # Truncate, not round: rounding could print "1.00000000" beside the old second.
+    fraction = min(int((now - seconds) * 100_000_000), 99_999_999)
+    return f"0.{fraction:08d} {seconds}"
 
 
 def bitz(status: int, msg: str, data: object, now: float, *, outcome: str = "ok") -> Reply:
