@@ -16,7 +16,6 @@ from aggregator.sources.base import (
     Source,
     check_status,
     endpoint_url,
-    expect,
     json_body,
     require_list,
     require_object,
