@@ -15,6 +15,7 @@ from typing import Any
 from aggregator import __version__
 from aggregator.config import Settings, config_path, load_config
 from aggregator.errors import ConfigError, StorageError
+from aggregator.logs import LOG_FORMATS, setup_logging
 from aggregator.output import FORMATS, render
 
 EX_CONFIG = 78  # sysexits.h: configuration error
@@ -48,7 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                        help="stderr log lines as text (default) or one JSON object each")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", parents=[config_opt], help="the daemon",
+                              description="Poll every account on its schedule until SIGTERM "
+                              "or SIGINT; speaks sd_notify under systemd.")
+    run.add_argument("--duration", type=float, metavar="SECONDS",
+                     help="stop by itself after this long (default: run until stopped)")
 
     poll = commands.add_parser("poll", parents=[config_opt], help="poll accounts once and store",
                                description="Poll every (or the named) account once and store "
@@ -100,13 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # httpx logs every request URL at INFO; the poll line says what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    setup_logging(args.verbose, args.log_format)
     try:
         return _dispatch(args)
     except ConfigError as exc:
@@ -132,6 +135,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         names = ", ".join(a.name for a in settings.accounts) or "none"
         print(f"{settings.path}: ok, {len(settings.accounts)} accounts ({names})")
         return 0
+    if args.command == "run":
+        from aggregator.scheduling.daemon import run_daemon
+
+        return asyncio.run(run_daemon(settings, duration=args.duration))
     if args.command == "poll":
         # The per-poll log line would repeat what `poll` prints on stdout.
         logging.getLogger("aggregator.poll").setLevel(logging.WARNING)

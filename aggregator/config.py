@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator.errors import ConfigError
 from aggregator.model import Secret
+from aggregator.polling.ratelimit import Rate, parse_rate
 from aggregator.sources.base import AccountConfig, Duration
 from aggregator.sources.registry import SOURCES
 
@@ -39,6 +40,8 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     report_directory: Path = DEFAULT_REPORT_DIR
     poll_deadline: Duration = Duration(60.0)
+    rate_limits: Mapping[str, Rate] = field(default_factory=dict)
+    metrics_listen: str | None = None  # "127.0.0.1:9464"; off when None
     accounts: tuple[AccountConfig, ...] = ()
 
     def interval_of(self, account: AccountConfig) -> Duration:
@@ -111,7 +114,8 @@ def _unknown(table: Mapping[str, Any], known: set[str], where: str, problems: _P
 def _settings(
     raw: dict[str, Any], path: Path, problems: _Problems, environ: Mapping[str, str]
 ) -> Settings:
-    _unknown(raw, {"database", "schedule", "report", "poll", "accounts"}, "", problems)
+    _unknown(raw, {"database", "schedule", "report", "poll", "rate_limits", "metrics",
+                   "accounts"}, "", problems)
     values: dict[str, Any] = {}
 
     database = _table(raw, "database", problems)
@@ -148,6 +152,24 @@ def _settings(
         _convert(lambda: parse_duration(poll["deadline"]), "poll.deadline",
                  "poll_deadline", values, problems)
 
+    limits = _table(raw, "rate_limits", problems)
+    rates: dict[str, Rate] = {}
+    for source_name, text in limits.items():
+        if source_name not in SOURCES:
+            problems.add(f"rate_limits.{source_name}", "unknown source")
+            continue
+        try:
+            rates[source_name] = parse_rate(text)
+        except ValueError as exc:
+            problems.add(f"rate_limits.{source_name}", str(exc))
+    values["rate_limits"] = rates
+
+    metrics = _table(raw, "metrics", problems)
+    _unknown(metrics, {"listen"}, "metrics", problems)
+    if "listen" in metrics:
+        _convert(lambda: _parse_listen(metrics["listen"]), "metrics.listen", "metrics_listen",
+                 values, problems)
+
     accounts_raw = raw.get("accounts", [])
     if not isinstance(accounts_raw, list):
         problems.add("accounts", "must be an array of tables ([[accounts]])")
@@ -173,6 +195,12 @@ def _convert(
         values[key] = parse()
     except ValueError as exc:
         problems.add(where, str(exc))
+
+
+def _parse_listen(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"\[?[0-9A-Za-z.:-]+\]?:\d{1,5}", value):
+        raise ValueError('expected "host:port", e.g. "127.0.0.1:9464"')
+    return value
 
 
 def _parse_clock(value: object) -> time:

@@ -17,6 +17,7 @@ import httpx
 
 from aggregator import errors
 from aggregator.model import Holding, PollRecord, RawResponse
+from aggregator.polling.ratelimit import RateLimits, TokenBucket
 from aggregator.polling.redact import Redactor
 from aggregator.sources.base import AccountConfig, Source
 from aggregator.sources.registry import SOURCES
@@ -38,15 +39,17 @@ class Account:
     source: Source[Any]
     auth: httpx.Auth
     redactor: Redactor
+    limiter: TokenBucket | None = None
 
     @property
     def name(self) -> str:
         return self.config.name
 
 
-def prepare(config: AccountConfig) -> Account:
+def prepare(config: AccountConfig, limits: RateLimits | None = None) -> Account:
     source = SOURCES[config.source]
-    return Account(config, source, source.auth(config), Redactor(config.secrets()))
+    limiter = limits.bucket(config.source, config.base_url) if limits else None
+    return Account(config, source, source.auth(config), Redactor(config.secrets()), limiter)
 
 
 async def poll_once(
@@ -64,6 +67,8 @@ async def poll_once(
                 # send() does not merge the client's default headers (User-Agent).
                 for name, value in client.headers.items():
                     request.headers.setdefault(name, value)
+                if account.limiter is not None:
+                    await account.limiter.acquire()
                 answer = await client.send(request, auth=account.auth)
                 responses.append(_raw(answer, config.base_url, account.redactor))
                 if answer.status_code >= 400:

@@ -17,6 +17,7 @@ from aggregator.errors import StorageError
 from aggregator.model import PollRecord
 from aggregator.polling.client import make_client
 from aggregator.polling.poller import Account, poll_until_deadline, prepare
+from aggregator.polling.ratelimit import RateLimits
 from aggregator.storage.writes import PollWriteResult, record_poll
 
 log = logging.getLogger("aggregator.poll")
@@ -47,7 +48,8 @@ class PollService:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self.accounts = {a.name: prepare(a) for a in settings.accounts}
+        self.limits = RateLimits(settings.rate_limits)
+        self.accounts = {a.name: prepare(a, self.limits) for a in settings.accounts}
         self._client: httpx.AsyncClient | None = None
         # One writer thread: SQLite allows one writer at a time anyway, and the event
         # loop never waits on a database lock.
@@ -62,11 +64,12 @@ class PollService:
             await self._client.aclose()
         self._writer.shutdown(wait=True)
 
-    async def poll(self, account: Account) -> PollOutcome:
+    async def poll(self, account: Account, deadline: float | None = None) -> PollOutcome:
+        """Poll with retries until ``deadline`` seconds (default: the configured one)."""
         assert self._client is not None, "use PollService as an async context manager"
         began = time.monotonic()
         records = await poll_until_deadline(
-            self._client, account, self.settings.poll_deadline.seconds
+            self._client, account, deadline or self.settings.poll_deadline.seconds
         )
         loop = asyncio.get_running_loop()
         written: PollWriteResult | None = None
@@ -80,12 +83,28 @@ class PollService:
             written, problem = None, str(exc)
         outcome = PollOutcome(account.name, records, written, time.monotonic() - began,
                               problem)
-        log.info("%s", describe(outcome))
+        log.info("%s", describe(outcome), extra={"poll": fields(outcome)})
         return outcome
 
     async def poll_all(self, names: Sequence[str] = ()) -> list[PollOutcome]:
         chosen = [a for a in self.accounts.values() if not names or a.name in names]
         return list(await asyncio.gather(*(self.poll(a) for a in chosen)))
+
+
+def fields(outcome: PollOutcome) -> dict[str, object]:
+    """The poll line as data, for --log-format json."""
+    final = outcome.final
+    return {
+        "account": outcome.account,
+        "source": final.source,
+        "outcome": final.status if outcome.written is not None else "not_stored",
+        "seconds": round(outcome.seconds, 3),
+        "attempts": len(outcome.records),
+        "holdings": None if final.holdings is None else len(final.holdings),
+        "changed": None if outcome.written is None
+        else outcome.written.opened + outcome.written.closed,
+        "error_kind": final.error_kind,
+    }
 
 
 def describe(outcome: PollOutcome) -> str:

@@ -1,0 +1,1 @@
+"""Running the daemon: schedule, systemd integration, metrics."""

@@ -1,0 +1,166 @@
+"""`aggregator run`: every account polled on its own schedule, on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from aggregator.config import Settings
+from aggregator.polling.poller import Account
+from aggregator.polling.service import PollOutcome, PollService
+from aggregator.scheduling.notify import Notifier
+from aggregator.storage import database
+
+if TYPE_CHECKING:
+    from aggregator.scheduling.metrics import Metrics
+
+log = logging.getLogger("aggregator.daemon")
+
+# In-flight polls get this long to finish after SIGTERM before they are cancelled; a
+# cancelled poll writes nothing, a poll being written is finished by the writer thread.
+SHUTDOWN_GRACE = 5.0
+JITTER = 0.1  # of the interval, at most (CONTRACT.md)
+
+
+def poll_deadline(settings: Settings, interval: float) -> float:
+    """Retries must end before the next poll is due."""
+    return max(1.0, min(settings.poll_deadline.seconds, 0.8 * interval))
+
+
+class Daemon:
+    def __init__(self, settings: Settings, service: PollService, notifier: Notifier) -> None:
+        self.settings = settings
+        self.service = service
+        self.notifier = notifier
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.running: dict[str, asyncio.Task[PollOutcome | None]] = {}
+        self.last: dict[str, PollOutcome] = {}
+        self.stop = asyncio.Event()
+        self.metrics: Metrics | None = None
+
+    def schedule(self) -> None:
+        now = datetime.now(UTC)
+        for account in self.service.accounts.values():
+            interval = self.settings.interval_of(account.config).seconds
+            self.scheduler.add_job(
+                self.launch, IntervalTrigger(seconds=interval, jitter=JITTER * interval),
+                args=[account.name], id=account.name, name=account.name,
+                # The first poll right away, spread a little so start-up is not one burst.
+                next_run_time=now + timedelta(seconds=random.uniform(0, min(1.0, JITTER
+                                                                           * interval))),
+                coalesce=True, max_instances=1, misfire_grace_time=max(1, int(interval / 2)),
+            )
+        self.scheduler.start()
+
+    async def launch(self, name: str) -> None:
+        """The scheduler's job: start the poll as our own task and return at once."""
+        if self.stop.is_set():
+            return
+        task = self.running.get(name)
+        if task is not None and not task.done():
+            log.warning("%s: previous poll still running, this one skipped", name)
+            return
+        account = self.service.accounts[name]
+        self.running[name] = asyncio.create_task(self.poll(account), name=f"poll-{name}")
+
+    async def poll(self, account: Account) -> PollOutcome | None:
+        interval = self.settings.interval_of(account.config).seconds
+        try:
+            outcome = await self.service.poll(account, poll_deadline(self.settings, interval))
+        except Exception:
+            log.exception("%s: poll crashed", account.name)  # a bug: keep the daemon alive
+            return None
+        self.last[account.name] = outcome
+        if self.metrics is not None:
+            self.metrics.record(outcome)
+        self.notifier.status(self.summary())
+        return outcome
+
+    def summary(self) -> str:
+        total = len(self.service.accounts)
+        ok = sum(1 for o in self.last.values() if o.ok)
+        failing = len(self.last) - ok
+        text = f"{total} accounts: {ok} ok, {failing} failing"
+        if self.last:
+            latest = max(self.last.values(), key=lambda o: o.final.finished_at)
+            state = "ok" if latest.ok else f"failed [{latest.final.error_kind}]"
+            at = latest.final.finished_at.strftime("%H:%M:%SZ")
+            text += f"; last poll {latest.account} {state} at {at}"
+        return text
+
+    async def watchdog(self, every: float) -> None:
+        # Pinged from the event loop itself: a blocked loop stops the pings and systemd
+        # restarts the daemon.
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(every)
+
+    async def shutdown(self) -> None:
+        self.notifier.stopping(f"stopping; {self.summary()}")
+        self.scheduler.shutdown(wait=False)
+        pending = [t for t in self.running.values() if not t.done()]
+        if pending:
+            log.info("waiting up to %gs for %d polls in flight", SHUTDOWN_GRACE, len(pending))
+            _, late = await asyncio.wait(pending, timeout=SHUTDOWN_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            if late:
+                log.info("cancelled %d polls at the shutdown deadline; nothing of them "
+                         "was written", len(late))
+
+
+async def run_daemon(settings: Settings, duration: float | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or ``duration`` seconds); 0 after a clean stop."""
+    notifier = Notifier()
+    engine = database.open_database(settings.database_url)
+    try:
+        database.upgrade(engine)
+        async with PollService(settings, engine) as service:
+            daemon = Daemon(settings, service, notifier)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, daemon.stop.set)
+            server = await _start_metrics(settings, daemon)
+            daemon.schedule()
+            watchdog = None
+            every = notifier.watchdog_interval()
+            if every:
+                watchdog = asyncio.create_task(daemon.watchdog(every))
+            notifier.ready(f"{len(service.accounts)} accounts scheduled")
+            log.info("started: %d accounts, database %s", len(service.accounts),
+                     database.describe(settings.database_url))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(daemon.stop.wait(), duration)
+            await daemon.shutdown()
+            if watchdog is not None:
+                watchdog.cancel()
+            if server is not None:
+                server.close()
+                await server.wait_closed()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+    finally:
+        engine.dispose()
+        notifier.close()
+    log.info("stopped")
+    return 0
+
+
+async def _start_metrics(settings: Settings, daemon: Daemon) -> asyncio.Server | None:
+    if not settings.metrics_listen:
+        return None
+    from aggregator.scheduling.metrics import Metrics, serve_metrics
+
+    metrics = Metrics({a.name: a.config.source for a in daemon.service.accounts.values()})
+    daemon.metrics = metrics
+    host, _, port = settings.metrics_listen.rpartition(":")
+    return await serve_metrics(metrics, host.strip("[]"), int(port))
