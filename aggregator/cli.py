@@ -97,13 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", parents=[config_opt],
                                help="run against built-in sandbox exchanges",
                                description="Start sandbox exchanges on loopback, write a demo "
-                               "config and SQLite database, poll a few rounds and show holdings "
-                               "and what changed. Needs no credentials.")
+                               "config and SQLite database, run the daemon against them, then "
+                               "show holdings and what changed. Needs no credentials.")
     demo.add_argument("--dir", type=Path, default=Path("aggregator-demo"),
                       help="folder for the demo config and database (default: ./aggregator-demo)")
-    demo.add_argument("--rounds", type=int, default=3, help="poll rounds (default 3)")
-    demo.add_argument("--interval", type=float, default=2.0,
-                      help="seconds between rounds (default 2)")
+    demo.add_argument("--duration", type=float, default=10.0, metavar="SECONDS",
+                      help="run the daemon this long, 0 = until Ctrl-C (default 10)")
+    demo.add_argument("--interval", type=float, default=2.0, metavar="SECONDS",
+                      help="poll interval (default 2)")
     return parser
 
 
@@ -127,9 +128,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from aggregator.demo import run_demo
 
-        logging.getLogger("aggregator.poll").setLevel(logging.WARNING)
 
-        return run_demo(args.dir, rounds=args.rounds, interval=args.interval)
+        return run_demo(args.dir, duration=args.duration or None, interval=args.interval)
     settings = load_config(config_path(getattr(args, "config", None)))
     if args.command == "check-config":
         names = ", ".join(a.name for a in settings.accounts) or "none"

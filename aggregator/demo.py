@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from aggregator.config import Settings, load_config
+from aggregator.config import load_config
 from aggregator.output import render
-from aggregator.polling.service import PollService, describe
+from aggregator.scheduling.daemon import run_daemon
 from aggregator.sources.sandbox import Sandbox, account_tables
 from aggregator.sources.sandbox.scenarios import demo_accounts
 from aggregator.storage import database, queries
@@ -19,7 +19,7 @@ COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked",
 CHANGE_COLUMNS = ("account", "asset", "before", "after", "at")
 
 
-def write_demo_config(folder: Path, sandbox: Sandbox) -> Path:
+def write_demo_config(folder: Path, sandbox: Sandbox, interval: float) -> Path:
     """A config for the sandbox accounts with an SQLite database in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.toml"
@@ -27,7 +27,7 @@ def write_demo_config(folder: Path, sandbox: Sandbox) -> Path:
     path.write_text(
         "# Written by `aggregator demo`: sandbox accounts on loopback, demo credentials only.\n"
         f'[database]\nurl = "sqlite:///{database_path.as_posix()}"\n\n'
-        f'[schedule]\ninterval = "5s"\n\n'
+        f'[schedule]\ninterval = "{max(interval, 1.0):g}s"\n\n'
         f'[report]\ndirectory = "{(folder / "reports").resolve().as_posix()}"\n\n'
         + account_tables(sandbox, demo_accounts()),
         encoding="utf-8",
@@ -35,15 +35,18 @@ def write_demo_config(folder: Path, sandbox: Sandbox) -> Path:
     return path
 
 
-def run_demo(folder: Path, rounds: int = 3, interval: float = 2.0) -> int:
-    with Sandbox(demo_accounts(), seed=7) as sandbox:
-        path = write_demo_config(folder, sandbox)
+def run_demo(folder: Path, duration: float | None = 10.0, interval: float = 2.0) -> int:
+    """Run the daemon against the sandbox for ``duration`` seconds (None: until stopped)."""
+    with Sandbox(demo_accounts(), seed=7, drift_every=max(interval * 1.5, 1.0)) as sandbox:
+        path = write_demo_config(folder, sandbox, interval)
         settings = load_config(path)
+        until = "until Ctrl-C" if duration is None else f"for {duration:g}s"
+        print(f"Polling {len(settings.accounts)} sandbox accounts every {interval:g}s {until}; "
+              f"their balances drift now and then.", file=sys.stderr)
+        asyncio.run(run_daemon(settings, duration=duration))
         engine = database.open_database(settings.database_url)
         try:
-            database.upgrade(engine)
-            asyncio.run(_poll_rounds(settings, engine, sandbox, rounds, interval))
-            print("\nHoldings now:")
+            print("Holdings now:")
             print(render([_row(r) for r in queries.holdings_at(engine)], COLUMNS, "table"))
             changes = _changes(engine, [a.name for a in settings.accounts])
             print("What changed while the demo ran:")
@@ -55,18 +58,6 @@ def run_demo(folder: Path, rounds: int = 3, interval: float = 2.0) -> int:
           f"  sqlite3 {folder / 'holdings.db'} 'SELECT * FROM holdings_history'",
           file=sys.stderr)
     return 0
-
-
-async def _poll_rounds(settings: Settings, engine: Engine, sandbox: Sandbox, rounds: int,
-                       interval: float) -> None:
-    async with PollService(settings, engine) as service:
-        for number in range(1, rounds + 1):
-            if number > 1:
-                await asyncio.sleep(interval)
-                sandbox.drift()  # the sandbox's balances move a little between rounds
-            print(f"Round {number}/{rounds}:")
-            for outcome in await service.poll_all():
-                print(f"  {describe(outcome)}")
 
 
 def _row(row: queries.HoldingRow) -> dict[str, object]:
