@@ -123,7 +123,7 @@ class SqliteDatabase:
         return Progress(rows, accounts, epoch(first), epoch(last))
 
     def failures(self) -> list[tuple[str, str | None, int]]:
-        return [tuple(r) for r in self._query(FAILURES_SQL)]  # type: ignore[misc]
+        return [tuple(r) for r in self._query(FAILURES_SQL)]
 
     def ok_accounts(self) -> int:
         return int(self._query(LAST_OK_SQL)[0][0])
@@ -169,7 +169,7 @@ class PostgresDatabase:
         return Progress(rows, accounts, epoch(first), epoch(last))
 
     def failures(self) -> list[tuple[str, str | None, int]]:
-        return [tuple(r) for r in self._query(FAILURES_SQL)]  # type: ignore[misc]
+        return [tuple(r) for r in self._query(FAILURES_SQL)]
 
     def ok_accounts(self) -> int:
         return int(self._query(LAST_OK_SQL)[0][0])
@@ -225,7 +225,7 @@ def stop(process: subprocess.Popen[Any] | None, timeout: float) -> tuple[int | N
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.end = time.monotonic() + args.timeout
+        self.end = time.monotonic() + float(args.timeout)
         self.folder = Path(tempfile.mkdtemp(prefix="aggregator-daemon-bench-"))
         self.figures: list[tuple[str, str]] = []
         self.notes: list[str] = []
@@ -368,7 +368,9 @@ class Bench:
                     f"(daemon CPU {(after - before) * 1000:.0f} ms, 10 ms ticks)")
 
     def finish(self) -> None:
-        if self.daemon is not None:
+        if self.daemon is not None and self.daemon.poll() is not None:
+            self.figure("daemon stop", f"had already exited, status {self.daemon.returncode}")
+        elif self.daemon is not None:
             status, took = stop(self.daemon, min(STOP_TIMEOUT, max(self.end - time.monotonic(),
                                                                    5.0)))
             if status is None:

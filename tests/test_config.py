@@ -107,3 +107,29 @@ def test_check_config_exit_78_one_line_no_traceback(tmp_path: Path, env: dict[st
     assert result.stderr.strip().splitlines() == [
         f"aggregator: config: {path}: account 'bp': identity: required"]
     assert "Traceback" not in result.stderr and "literal-key" not in result.stderr
+
+
+def test_example_config_documents_a_valid_file(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "config" / "example.toml"
+    for name in ("bitzoom-key", "bitzoom-secret"):
+        (tmp_path / name).write_text("x")
+    secret = tmp_path / "pitrade.secret"
+    secret.write_text("s")
+    text = example.read_text().replace("/etc/aggregator/pitrade.secret", str(secret))
+    path = tmp_path / "example.toml"
+    path.write_text(text)
+    env = {k: "x" for k in ("BITOPRO_KEY", "BITOPRO_SECRET", "BITZ_KEY", "BITZ_SECRET",
+                            "BITZOOM_USER_ID")}
+    settings = load_config(path, {**env, "CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert len(settings.accounts) == 5
+    assert str(settings.rate_limits["bitzoom"]) == "5/1s"
+
+
+def test_rate_limit_and_metrics_problems(tmp_path: Path, env: dict[str, str]) -> None:
+    text = GOOD + '[rate_limits]\nbitopro = "lots"\nnope = "1/s"\n[metrics]\nlisten = "x"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text), env)
+    problems = "\n".join(caught.value.problems)
+    assert "rate_limits.bitopro: 'lots' is not a rate" in problems
+    assert "rate_limits.nope: unknown source" in problems
+    assert "metrics.listen: expected" in problems
