@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -38,11 +39,11 @@ def start(tmp_path: Path, sandbox: Sandbox, sqlite: str) -> Iterator[Start]:
     processes: list[subprocess.Popen[str]] = []
 
     def run(interval: str = "1s", env: dict[str, str] | None = None,
-            extra: str = "") -> subprocess.Popen[str]:
+            extra: str = "", options: tuple[str, ...] = ()) -> subprocess.Popen[str]:
         config = write_config(tmp_path / "config.toml", sandbox, sqlite, sandbox.accounts(),
                               f'[schedule]\ninterval = "{interval}"\n{extra}')
         process = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+            [sys.executable, "-m", "aggregator", *options, "--config", str(config), "run"],
             cwd=tmp_path, env={**os.environ, **(env or {})}, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
@@ -199,3 +200,17 @@ def test_systemd_notifications_arrive_in_order(start: Start, tmp_path: Path) -> 
               for key in ("READY=1", "WATCHDOG=1", "STOPPING=1")]
     assert firsts == sorted(firsts), messages
     assert any(m.startswith("STATUS=") and "accounts" in m for m in messages)
+
+
+def test_json_log_lines(start: Start, sandbox: Sandbox) -> None:
+    sandbox.set_fault("demo-bitopro", "malformed")
+    process = start("1s", options=("--log-format", "json"))
+    wait_for(lambda: len(balance_times(sandbox).get("demo-bitopro", [])) >= 2, 10)
+    code, err, _ = stop(process)
+    assert code == 0
+    lines = [json.loads(line) for line in err.splitlines()]
+    polls = [line for line in lines if line["logger"] == "aggregator.poll"]
+    failed = next(p for p in polls if p["account"] == "demo-bitopro")
+    assert failed["outcome"] == "failed" and failed["error_kind"] == "malformed"
+    ok = next(p for p in polls if p["account"] == "demo-pitrade")
+    assert ok["outcome"] == "ok" and ok["holdings"] == 4 and ok["source"] == "pitrade"
