@@ -5,6 +5,7 @@ from __future__ import annotations
 import decimal
 import json
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -63,6 +64,14 @@ _EXACT = decimal.Context(prec=200, traps=[decimal.Inexact, decimal.InvalidOperat
 def subtract(a: Decimal, b: Decimal) -> Decimal:
     """``a - b`` without rounding, whatever the number of digits."""
     return _EXACT.subtract(a, b)
+
+
+def exact_sum(amounts: Iterable[Decimal]) -> Decimal:
+    """The sum without rounding, whatever the number of digits."""
+    total = Decimal(0)
+    for amount in amounts:
+        total = _EXACT.add(total, amount)
+    return total
 
 
 def canonical(amount: Decimal) -> str:
