@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--until", type=parse_time, metavar="TIME")
     history.add_argument("--format", choices=FORMATS, default="table")
 
+    report = commands.add_parser("report", parents=[config_opt], help="write a daily report",
+                                 description="Write the HTML, CSV and text report of a day. "
+                                 "Today gives a partial report up to now.")
+    report.add_argument("--date", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="the day (default: yesterday in the configured timezone)")
+    report.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder for the files (default: report.directory)")
+
     db = commands.add_parser("db", parents=[config_opt], help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", parents=[config_opt],
@@ -119,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EX_CONFIG
     except StorageError as exc:
         print(f"aggregator: database: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"aggregator: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -157,6 +168,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         if args.command == "holdings":
             rows = queries.holdings_at(engine, at=args.at, account_names=args.account)
             _print(render([_holding_row(r) for r in rows], HOLDING_COLUMNS, args.format))
+            return 0
+        if args.command == "report":
+            from aggregator.reports.nightly import write_day, yesterday
+
+            day = args.date or yesterday(settings.timezone)
+            for path in write_day(engine, day, settings.timezone,
+                                  args.out or settings.report_directory):
+                print(path)
             return 0
         if args.command == "history":
             intervals = queries.history(engine, args.account, asset=args.asset,

@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.config import Settings
 from aggregator.polling.poller import Account
 from aggregator.polling.service import PollOutcome, PollService
+from aggregator.reports.nightly import missed_days, write_day
 from aggregator.scheduling.notify import Notifier
 from aggregator.storage import database
 
@@ -58,7 +60,28 @@ class Daemon:
                                                                            * interval))),
                 coalesce=True, max_instances=1, misfire_grace_time=max(1, int(interval / 2)),
             )
+        report_at = self.settings.report_time
+        self.scheduler.add_job(
+            self.write_reports, CronTrigger(hour=report_at.hour, minute=report_at.minute,
+                                            timezone=self.settings.timezone),
+            id="nightly-report", name="nightly report", coalesce=True, max_instances=1,
+            misfire_grace_time=3600,
+        )
         self.scheduler.start()
+
+    async def write_reports(self) -> None:
+        """Every due report: yesterday's, and after downtime each missed day once."""
+        settings = self.settings
+        try:
+            days = await asyncio.to_thread(missed_days, self.service.engine,
+                                           settings.report_directory, settings.timezone)
+            for day in days:
+                await asyncio.to_thread(write_day, self.service.engine, day,
+                                        settings.timezone, settings.report_directory)
+                log.info("report for %s written to %s", day, settings.report_directory)
+        except Exception:
+            # A report failing (disk full, ...) must not stop the polling.
+            log.exception("writing the daily report failed")
 
     async def launch(self, name: str) -> None:
         """The scheduler's job: start the poll as our own task and return at once."""
@@ -131,6 +154,7 @@ async def run_daemon(settings: Settings, duration: float | None = None) -> int:
                 loop.add_signal_handler(sig, daemon.stop.set)
             server = await _start_metrics(settings, daemon)
             daemon.schedule()
+            reports = asyncio.create_task(daemon.write_reports())  # days missed while down
             watchdog = None
             every = notifier.watchdog_interval()
             if every:
@@ -141,6 +165,7 @@ async def run_daemon(settings: Settings, duration: float | None = None) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(daemon.stop.wait(), duration)
             await daemon.shutdown()
+            await reports
             if watchdog is not None:
                 watchdog.cancel()
             if server is not None:

@@ -49,7 +49,7 @@ def test_migrations_match_the_tables(engine: Engine) -> None:
 
 def test_upgrade_twice_is_harmless(engine: Engine) -> None:
     database.upgrade(engine)
-    assert database.current_revision(engine) == "0001"
+    assert database.current_revision(engine) == "0002"
 
 
 def test_amounts_round_trip_exactly(engine: Engine) -> None:
@@ -150,3 +150,17 @@ def test_a_poll_is_one_transaction(engine: Engine) -> None:
         record_poll(engine, poll(T0, btc("1"), btc("2")))
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(polls)).scalar() == 0
+
+
+def test_holdings_daily_is_the_end_of_each_utc_day(engine: Engine) -> None:
+    day1 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    record_poll(engine, poll(day1, btc("1")))
+    record_poll(engine, poll(day1 + timedelta(hours=5), btc("2")))  # same day: 2 counts
+    record_poll(engine, poll(day1 + timedelta(days=2), btc("3")))
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT day, total FROM holdings_daily WHERE account = 'acc' ORDER BY day")).all()
+    days = [(str(day), Decimal(total)) for day, total in rows]
+    assert days[:3] == [("2026-11-20", Decimal(2)), ("2026-11-21", Decimal(2)),
+                        ("2026-11-22", Decimal(3))]
+    assert len(days) == (datetime.now(UTC).date() - day1.date()).days + 1  # up to today
