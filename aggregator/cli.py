@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ EX_CONFIG = 78  # sysexits.h: configuration error
 
 HOLDING_COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked",
                    "observed_at")
+DAILY_COLUMNS = ("day", "account", "source", "asset", "kind", "total", "available", "locked")
 HISTORY_COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked",
                    "valid_from", "valid_to")
 
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--asset", metavar="SYMBOL")
     history.add_argument("--since", type=parse_time, metavar="TIME")
     history.add_argument("--until", type=parse_time, metavar="TIME")
+    history.add_argument("--daily", action="store_true",
+                         help="one row per day (end of day in the configured timezone) "
+                         "instead of one per change: for long ranges")
     history.add_argument("--format", choices=FORMATS, default="table")
 
     report = commands.add_parser("report", parents=[config_opt], help="write a daily report",
@@ -176,6 +180,14 @@ def _dispatch(args: argparse.Namespace) -> int:
             for path in write_day(engine, day, settings.timezone,
                                   args.out or settings.report_directory):
                 print(path)
+            return 0
+        if args.command == "history" and args.daily:
+            zone = settings.timezone
+            last = (args.until or datetime.now(UTC)).astimezone(zone).date()
+            first = args.since.astimezone(zone).date() if args.since else last - timedelta(
+                days=29)
+            days = queries.daily(engine, args.account, first, last, zone, asset=args.asset)
+            _print(render([dataclasses.asdict(d) for d in days], DAILY_COLUMNS, args.format))
             return 0
         if args.command == "history":
             intervals = queries.history(engine, args.account, asset=args.asset,

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +28,8 @@ def cell(value: Any) -> Any:
         return canonical(value)
     if isinstance(value, datetime):
         return iso_utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, dict):
         return {k: cell(v) for k, v in value.items()}
     return value

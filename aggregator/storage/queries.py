@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Select, func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -186,3 +187,37 @@ def responses_of(engine: Engine, poll_id: int) -> list[ResponseRow]:
     with engine.connect() as conn:
         return [ResponseRow(r.seq, r.endpoint, r.http_status, r.content_type, bytes(r.body))
                 for r in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class DayRow:
+    day: date
+    account: str
+    source: str
+    asset: str
+    kind: str
+    total: Decimal
+    available: Decimal | None
+    locked: Decimal | None
+
+
+def daily(
+    engine: Engine, account: str, first: date, last: date, zone: ZoneInfo,
+    asset: str | None = None,
+) -> list[DayRow]:
+    """End-of-day holdings of ``account`` for each day from ``first`` to ``last`` in ``zone``.
+
+    One as-of lookup per day: each is an index seek per series, so a year costs 365 of them.
+    """
+    now = datetime.now(UTC)
+    rows = []
+    day = first
+    while day <= last:
+        end = datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+        at = min(end, now) - timedelta(milliseconds=1)
+        for r in holdings_at(engine, at, [account]):
+            if asset is None or r.asset == asset.upper():
+                rows.append(DayRow(day, r.account, r.source, r.asset, r.kind, r.total,
+                                   r.available, r.locked))
+        day += timedelta(days=1)
+    return rows

@@ -149,3 +149,14 @@ def test_holdings_at_a_past_time(cli: Cli, config: Path, sandbox: Sandbox) -> No
     assert {r["asset"] for r in before} - {r["asset"] for r in now} == {"AAPL"}
     then = holdings_json(cli, config, "--account", "pt", "--at", str(before[0]["observed_at"]))
     assert [r["asset"] for r in then] == [r["asset"] for r in before]
+
+
+def test_history_daily_and_csv(cli: Cli, config: Path, sandbox: Sandbox) -> None:
+    assert cli("--config", str(config), "poll", "--account", "bz").code == 0
+    result = cli("--config", str(config), "history", "--account", "bz", "--daily",
+                 "--format", "csv")
+    assert result.code == 0, result.err
+    header, *rows = result.out.splitlines()
+    assert header == "day,account,source,asset,kind,total,available,locked"
+    assert len(rows) == 2  # today's end (so far) for USDT and BTC; no data on earlier days
+    assert any(",USDT,crypto,500.25,400.25,100" in row for row in rows)

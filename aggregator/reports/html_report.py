@@ -1,0 +1,412 @@
+"""The daily report as one self-contained HTML file: tables plus inline SVG charts.
+
+Nothing is loaded from the network: the style is inline, there is no script, and the
+charts are SVG drawn here. Amounts are shown as exact decimal text; Decimals become
+floats only to compute where a mark is drawn.
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+from html import escape
+
+from aggregator.amounts import canonical
+from aggregator.reports.model import AccountHealth, DayPoint, HoldingLine, Report
+from aggregator.reports.text_report import (
+    GAP_WORTH_MENTIONING,
+    failure_kinds,
+    format_gap,
+    local_time,
+    shorten,
+    signed,
+    successes,
+    zone_of,
+)
+
+CHART_DAYS = 30
+SOURCE_NAMES = {"bitopro": "BitoPro", "bitz": "Bitz", "bitzoom": "Bitzoom", "pitrade": "PiTrade"}
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
+           "#e377c2", "#7f7f7f", "#bcbd22")
+CHANGE_ORDER = {"new": 0, "gone": 1, "up": 2, "down": 3, "same": 4}
+
+# Sums shown to the reader must not round: the default context keeps only 28 digits.
+_EXACT = decimal.Context(prec=200, traps=[decimal.Inexact, decimal.InvalidOperation])
+
+STYLE = """
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em auto;
+max-width:1150px;padding:0 1em;color:#222;background:#fff}
+h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.6em 0 .4em;
+border-bottom:1px solid #ddd}h3{font-size:1em;margin:1em 0 .3em}
+.meta{color:#555}.partial{color:#a60;font-weight:bold}
+.alert{background:#fde8e8;border-left:4px solid #c00;padding:.4em .8em}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;margin:.3em 0 .8em}
+th,td{padding:.2em .6em;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
+th{background:#f6f6f6;font-weight:600}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+caption{caption-side:top;text-align:left;color:#555;padding:.2em 0}
+.up{color:#080}.down{color:#b00}.new{color:#06c}.gone{color:#777}
+tr.gone-row td{color:#888}
+tr.failing td{background:#fde8e8}tr.warning td{background:#fff6dd}
+.charts{display:flex;flex-wrap:wrap;gap:1em}
+figure{margin:0;border:1px solid #eee;padding:.4em}
+figcaption{font-size:.85em;color:#444;max-width:360px;overflow-wrap:anywhere}
+svg.chart{display:block}svg text{font:10px sans-serif;fill:#666}
+footer{margin-top:2em;color:#777;font-size:.85em}
+""".replace("\n", "")
+
+
+def _e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def _amount(value: Decimal | None) -> str:
+    return "" if value is None else canonical(value)
+
+
+def _sum(values: Iterable[Decimal]) -> Decimal:
+    return functools.reduce(_EXACT.add, values, Decimal(0))
+
+
+def _source_name(source: str) -> str:
+    return SOURCE_NAMES.get(source, source)
+
+
+def _table(headers: Sequence[tuple[str, bool]], rows: Iterable[str], caption: str = "") -> str:
+    """``headers`` are (label, numeric); ``rows`` are ready ``<tr>`` elements."""
+    head = "".join(f'<th{" class=num" if num else ""}>{_e(label)}</th>' for label, num in headers)
+    cap = f"<caption>{caption}</caption>" if caption else ""
+    return (f'<div class="scroll"><table>{cap}<thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def _td(text: str, *, num: bool = False, cls: str = "") -> str:
+    classes = " ".join(c for c in ("num" if num else "", cls) if c)
+    attr = f' class="{classes}"' if classes else ""
+    return f"<td{attr}>{_e(text)}</td>"
+
+
+# -- sections ------------------------------------------------------------------------
+
+
+def _header(report: Report) -> str:
+    zone = zone_of(report)
+    parts = [f"Day {_e(report.day.isoformat())}, midnight to midnight in {_e(report.timezone)}"]
+    if report.partial:
+        up_to = local_time(report.end, zone, with_date=False)
+        parts.append(f'<span class="partial">(partial, up to {_e(up_to)})</span>')
+    parts.append(f"generated {_e(local_time(report.generated_at, zone))}")
+    alert = ""
+    troubled = [h for h in report.health if h.failures or successes(h) <= 0]
+    if troubled:
+        names = ", ".join(_e(h.account) for h in sorted(troubled, key=lambda h: h.account))
+        alert = (f'<p class="alert">Polling problems today: {names}. '
+                 'See <a href="#health">poll health</a>.</p>')
+    return (f"<header><h1>Holdings report for {_e(report.day.isoformat())}</h1>"
+            f'<p class="meta">{" · ".join(parts)}</p>{alert}</header>')
+
+
+def _totals(report: Report) -> str:
+    rows = []
+    for t in sorted(report.totals, key=lambda t: (t.kind, t.asset)):
+        delta = _EXACT.subtract(t.total, t.previous_total)
+        cls = "up" if delta > 0 else "down" if delta < 0 else ""
+        rows.append("<tr>" + _td(t.asset) + _td(t.kind) + _td(canonical(t.total), num=True)
+                    + _td(canonical(t.previous_total), num=True)
+                    + _td(signed(delta) if delta else "unchanged", num=True, cls=cls)
+                    + _td(str(t.accounts), num=True) + "</tr>")
+    if not rows:
+        return '<section id="totals"><h2>Totals per asset</h2><p>Nothing held.</p></section>'
+    table = _table([("asset", False), ("kind", False), ("total", True),
+                    ("day before", True), ("change", True), ("accounts", True)], rows,
+                   "Summed over the accounts holding each asset at the end of the day.")
+    return f'<section id="totals"><h2>Totals per asset</h2>{table}</section>'
+
+
+def _changes(report: Report) -> str:
+    moved = [ln for ln in [*report.lines, *report.gone] if ln.change != "same"]
+    moved.sort(key=lambda ln: (CHANGE_ORDER.get(ln.change, 9), ln.account, ln.asset))
+    if not moved:
+        return '<section id="changes"><h2>Changes</h2><p>No holding changed.</p></section>'
+    rows = ["<tr>" + _td(ln.change, cls=ln.change) + _td(ln.account) + _td(ln.asset)
+            + _td(_amount(ln.previous_total), num=True) + _td(canonical(ln.total), num=True)
+            + _td(signed(ln.delta), num=True, cls=ln.change) + "</tr>" for ln in moved]
+    table = _table([("change", False), ("account", False), ("asset", False),
+                    ("day before", True), ("end of day", True), ("delta", True)], rows)
+    return f'<section id="changes"><h2>Changes</h2>{table}</section>'
+
+
+def _health_row(report: Report, h: AccountHealth) -> str:
+    zone = zone_of(report)
+    failed = sum(h.failures.values())
+    no_success = successes(h) <= 0
+    long_gap = h.longest_gap is not None and h.longest_gap > GAP_WORTH_MENTIONING
+    cls = "failing" if failed or no_success else "warning" if long_gap else ""
+    status = ("not polled" if h.polls == 0 else "no successful poll" if no_success
+              else "failures" if failed else "long gap" if long_gap else "ok")
+    tr = f'<tr class="{cls}">' if cls else "<tr>"
+    return (tr + _td(h.account) + _td(h.source)
+            + _td(status) + _td(str(h.polls), num=True) + _td(str(failed), num=True)
+            + _td(failure_kinds(h)) + _td(format_gap(h.longest_gap) if h.longest_gap else "",
+                                         num=True)
+            + _td(local_time(h.last_success, zone) if h.last_success else "never")
+            + _td(shorten(h.last_error, 200) if h.failures and h.last_error else "") + "</tr>")
+
+
+def _health(report: Report) -> str:
+    health = sorted(report.health, key=lambda h: h.account)
+    if not health:
+        return '<section id="health"><h2>Poll health</h2><p>No accounts.</p></section>'
+    table = _table(
+        [("account", False), ("source", False), ("status", False), ("polls", True),
+         ("failed", True), ("failures by kind", False), ("longest gap", True),
+         ("last success", False), ("last error", False)],
+        [_health_row(report, h) for h in health],
+        "Longest gap: the longest stretch of the day without a successful poll.")
+    return f'<section id="health"><h2>Poll health</h2>{table}</section>'
+
+
+def _holdings(report: Report) -> str:
+    by_account: dict[str, list[HoldingLine]] = defaultdict(list)
+    for line in [*report.lines, *report.gone]:
+        by_account[line.account].append(line)
+    parts = ['<section id="holdings"><h2>Holdings per account</h2>']
+    if not by_account:
+        parts.append("<p>Nothing held.</p>")
+    for account in sorted(by_account):
+        lines = sorted(by_account[account], key=lambda ln: (ln.change == "gone", ln.asset))
+        rows = [('<tr class="gone-row">' if ln.change == "gone" else "<tr>")
+                + _td(ln.asset) + _td(ln.kind) + _td(canonical(ln.total), num=True)
+                + _td(_amount(ln.available), num=True) + _td(_amount(ln.locked), num=True)
+                + _td(_amount(ln.previous_total), num=True) + _td(ln.change, cls=ln.change)
+                + _td(signed(ln.delta), num=True) + "</tr>" for ln in lines]
+        source = _source_name(lines[0].source)
+        parts.append(f"<h3>{_e(account)} <small>({_e(source)})</small></h3>")
+        parts.append(_table([("asset", False), ("kind", False), ("total", True),
+                             ("available", True), ("locked", True), ("day before", True),
+                             ("change", False), ("delta", True)], rows))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _valuations(report: Report) -> str:
+    zone = zone_of(report)
+    valued = sorted((ln for ln in report.lines if ln.valuation),
+                    key=lambda ln: (ln.account, ln.asset))
+    costed = sorted((ln for ln in report.lines if ln.cost_basis is not None),
+                    key=lambda ln: (ln.account, ln.asset))
+    parts = ['<section id="valuations"><h2>Exchange valuations and cost basis</h2>',
+             "<p>These figures come from the exchanges and brokers themselves. They are "
+             "shown as reported, are not computed here, and are never added to the "
+             "amounts above or to each other.</p>"]
+    if valued:
+        currencies = sorted({key for ln in valued for key in ln.valuation})
+        sources = ", ".join(sorted({_source_name(ln.source) for ln in valued}))
+        rows = ["<tr>" + _td(ln.account) + _td(ln.asset) + _td(canonical(ln.total), num=True)
+                + "".join(_td(_amount(ln.valuation.get(c)), num=True) for c in currencies)
+                + _td(local_time(ln.valuation_at, zone) if ln.valuation_at else "") + "</tr>"
+                for ln in valued]
+        parts.append(_table(
+            [("account", False), ("asset", False), ("amount", True),
+             *((f"value in {c.upper()}", True) for c in currencies), ("as of", False)],
+            rows,
+            f"Valuation <strong>as reported by the exchange</strong> ({_e(sources)}).",
+        ))
+    if costed:
+        sources = ", ".join(sorted({_source_name(ln.source) for ln in costed}))
+        rows = ["<tr>" + _td(ln.account) + _td(ln.asset) + _td(canonical(ln.total), num=True)
+                + _td(_amount(ln.cost_basis), num=True) + "</tr>" for ln in costed]
+        parts.append(_table(
+            [("account", False), ("asset", False), ("quantity", True),
+             ("cost basis per unit", True)],
+            rows,
+            f"<strong>Cost basis from {_e(sources)}</strong>: the average purchase price "
+            "per unit as reported by the broker; not a market value.",
+        ))
+    if not valued and not costed:
+        parts.append("<p>No source reported a valuation or a cost basis for this day.</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+# -- charts --------------------------------------------------------------------------
+
+WIDTH = 360
+LEFT = 8
+RIGHT = 8
+TOP = 6
+DATE_ROW = 14
+
+
+def _window(report: Report) -> list[date]:
+    return [report.day - timedelta(days=CHART_DAYS - 1 - i) for i in range(CHART_DAYS)]
+
+
+def _x(index: int, left: float, width: float) -> float:
+    return left + (index + 0.5) * width / CHART_DAYS
+
+
+def _date_labels(days: Sequence[date], y: float) -> str:
+    return (f'<text x="{LEFT}" y="{y:.0f}">{_e(days[0].isoformat())}</text>'
+            f'<text x="{WIDTH - RIGHT}" y="{y:.0f}" text-anchor="end">'
+            f"{_e(days[-1].isoformat())}</text>")
+
+
+def _svg(height: int, label: str, body: str) -> str:
+    return (f'<svg class="chart" role="img" '
+            f'width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" '
+            f'aria-label="{_e(label)}">{body}</svg>')
+
+
+def _bar_chart(asset: str, series: Mapping[date, Decimal], days: Sequence[date],
+               color: str, partial: bool) -> str:
+    """Bars of one asset's end-of-day total, one slot per day of the window."""
+    plot_h = 90
+    height = TOP + plot_h + DATE_ROW + 4
+    # Floats below only place the marks; every number shown is exact text.
+    lo = min(0.0, *(float(v) for v in series.values()))
+    hi = max(0.0, *(float(v) for v in series.values()))
+    span = (hi - lo) or 1.0
+    plot_w = WIDTH - LEFT - RIGHT
+    slot = plot_w / CHART_DAYS
+
+    def y(value: float) -> float:
+        return TOP + (hi - value) / span * plot_h
+
+    marks = []
+    for i, day in enumerate(days):
+        if day not in series:
+            continue
+        value = series[day]
+        top, bottom = y(max(float(value), 0.0)), y(min(float(value), 0.0))
+        h = bottom - top
+        if value != 0 and h < 1.0:  # a tiny holding is still held: keep it visible
+            h = 1.0
+            top = bottom - 1.0 if value > 0 else top
+        opacity = ' fill-opacity="0.5"' if partial and day == days[-1] else ""
+        marks.append(
+            f'<rect class="mark" x="{_x(i, LEFT, plot_w) - slot * 0.35:.1f}" y="{top:.1f}" '
+            f'width="{slot * 0.7:.1f}" height="{h:.1f}"{opacity}>'
+            f"<title>{_e(day.isoformat())}: {_e(canonical(value))} {_e(asset)}</title></rect>")
+    base = y(0.0)
+    body = (f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{base:.1f}" y2="{base:.1f}" '
+            f'stroke="#999"/><g fill="{color}">{"".join(marks)}</g>'
+            + _date_labels(days, TOP + plot_h + DATE_ROW))
+    return _svg(height, f"{asset}: end-of-day total over {CHART_DAYS} days", body)
+
+
+def _asset_charts(report: Report, days: Sequence[date]) -> str:
+    window = set(days)
+    per_asset: dict[str, dict[date, list[Decimal]]] = defaultdict(lambda: defaultdict(list))
+    for point in report.history:
+        if point.day in window:
+            per_asset[point.asset][point.day].append(point.total)
+    parts = [f'<section id="charts-assets"><h2>Last {CHART_DAYS} days per asset</h2>',
+             "<p>End-of-day total summed over accounts; each chart has its own scale. "
+             "Hover a bar for the exact amount.</p>"]
+    if not per_asset:
+        parts.append("<p>No history yet.</p>")
+    figures = []
+    for n, asset in enumerate(sorted(per_asset)):
+        series = {day: _sum(values) for day, values in per_asset[asset].items()}
+        last_day = max(series)
+        caption = (f"<b>{_e(asset)}</b>: {_e(canonical(series[last_day]))} on "
+                   f"{_e(last_day.isoformat())}; range {_e(canonical(min(series.values())))}"
+                   f" to {_e(canonical(max(series.values())))}")
+        chart = _bar_chart(asset, series, days, PALETTE[n % len(PALETTE)], report.partial)
+        figures.append(f"<figure>{chart}<figcaption>{caption}</figcaption></figure>")
+    parts.append(f'<div class="charts">{"".join(figures)}</div></section>')
+    return "".join(parts)
+
+
+def _account_chart(account: str, points: Sequence[DayPoint], days: Sequence[date]) -> str:
+    """One row per asset: its end-of-day total as a step line with a dot at every change.
+
+    Each row has its own scale (assets are not comparable with each other).
+    """
+    index = {day: i for i, day in enumerate(days)}
+    per_asset: dict[str, dict[int, Decimal]] = defaultdict(dict)
+    for point in points:
+        per_asset[point.asset][index[point.day]] = point.total
+    row_h, label_w = 26, 64
+    left, plot_w = LEFT + label_w, WIDTH - LEFT - label_w - RIGHT
+    height = TOP + row_h * len(per_asset) + DATE_ROW + 4
+    rows = []
+    for r, asset in enumerate(sorted(per_asset)):
+        color = PALETTE[r % len(PALETTE)]
+        series = per_asset[asset]
+        # Floats below only place the marks; every number shown is exact text.
+        lo = min(float(v) for v in series.values())
+        hi = max(float(v) for v in series.values())
+        top = TOP + r * row_h + 4
+        inner = row_h - 10
+
+        def y(value: Decimal, lo: float = lo, hi: float = hi, top: float = top,
+              inner: float = inner) -> float:
+            if hi == lo:
+                return top + inner / 2
+            return top + (hi - float(value)) / (hi - lo) * inner
+
+        path: list[str] = []
+        dots: list[str] = []
+        previous: tuple[int, Decimal] | None = None
+        for i in sorted(series):
+            value = series[i]
+            xi, yi = _x(i, left, plot_w), y(value)
+            if previous is None or previous[0] != i - 1:
+                path.append(f"M{xi:.1f} {yi:.1f}")  # a day without the asset breaks the line
+            else:
+                path.append(f"H{xi:.1f}V{yi:.1f}")
+            if previous is None or previous[0] != i - 1 or previous[1] != value or i == max(series):
+                dots.append(
+                    f'<circle class="mark" cx="{xi:.1f}" cy="{yi:.1f}" r="2.5">'
+                    f"<title>{_e(days[i].isoformat())}: {_e(canonical(value))} {_e(asset)}"
+                    f"</title></circle>")
+            previous = (i, value)
+        rows.append(
+            f'<text x="{LEFT}" y="{top + inner / 2 + 3:.1f}">{_e(asset[:10])}</text>'
+            f'<g stroke="{color}" fill="{color}"><path d="{"".join(path)}" fill="none" '
+            f'stroke-width="1.5"/>{"".join(dots)}</g>')
+    body = "".join(rows) + _date_labels(days, height - 4)
+    return _svg(height, f"{account}: end-of-day totals per asset over {CHART_DAYS} days", body)
+
+
+def _account_charts(report: Report, days: Sequence[date]) -> str:
+    window = set(days)
+    per_account: dict[str, list[DayPoint]] = defaultdict(list)
+    for point in report.history:
+        if point.day in window:
+            per_account[point.account].append(point)
+    parts = [f'<section id="charts-accounts"><h2>Last {CHART_DAYS} days per account</h2>',
+             "<p>One row per asset, each on its own scale; a dot marks every change and the "
+             "last day held. Hover a dot for the exact amount.</p>"]
+    if not per_account:
+        parts.append("<p>No history yet.</p>")
+    figures = [f"<figure>{_account_chart(account, per_account[account], days)}"
+               f"<figcaption><b>{_e(account)}</b></figcaption></figure>"
+               for account in sorted(per_account)]
+    parts.append(f'<div class="charts">{"".join(figures)}</div></section>')
+    return "".join(parts)
+
+
+def render_html(report: Report) -> str:
+    days = _window(report)
+    title = f"Holdings report {report.day.isoformat()}"
+    if report.partial:
+        title += " (partial)"
+    body = "".join([
+        _header(report), _totals(report), _changes(report), _health(report),
+        _holdings(report), _valuations(report), _asset_charts(report, days),
+        _account_charts(report, days),
+        f"<footer>aggregator daily report · amounts are exact as stored · times in "
+        f"{_e(report.timezone)}</footer>",
+    ])
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{STYLE}</style></head>"
+            f"<body>{body}</body></html>\n")
