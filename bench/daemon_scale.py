@@ -293,6 +293,8 @@ class Bench:
         self.figure("injected latency", f"{args.latency * 1000:g} ms")
         self.figure("database", args.database)
         self.figure("rate limits", args.rate_limits)
+        self.figure("machine", f"{os.cpu_count()} CPUs, load average "
+                    f"{os.getloadavg()[0]:.2f} at start")
         accounts = self.start_sandbox()
         self.db = SqliteDatabase(self.folder) if args.database == "sqlite" else PostgresDatabase()
         config = self.write_config(accounts, self.db.url)
@@ -345,6 +347,8 @@ class Bench:
         self.figure("daemon CPU, start + cycle (user+sys)", f"{cpu:.2f} s")
         self.figure("daemon CPU per poll", f"{cpu / n * 1000:.2f} ms "
                     f"(excluding start-up: {(cpu - cpu_first_row) / n * 1000:.2f} ms)")
+        if self.sandbox is not None:
+            self.figure("sandbox CPU (its own process)", f"{cpu_seconds(self.sandbox.pid):.2f} s")
         self.figure("daemon RSS when idle", f"{rss / 1024:.1f} MiB (peak {peak / 1024:.1f} MiB)")
         self.figure("poll rows / accounts ok in the end",
                     f"{state.rows} / {self.db.ok_accounts() if self.db else '?'}")
@@ -371,8 +375,9 @@ class Bench:
         if self.daemon is not None and self.daemon.poll() is not None:
             self.figure("daemon stop", f"had already exited, status {self.daemon.returncode}")
         elif self.daemon is not None:
-            status, took = stop(self.daemon, min(STOP_TIMEOUT, max(self.end - time.monotonic(),
-                                                                   5.0)))
+            # Even after a timeout the daemon gets 10 s, the contract's bound for SIGTERM.
+            status, took = stop(self.daemon, min(STOP_TIMEOUT,
+                                                 max(self.end - time.monotonic(), 10.0)))
             if status is None:
                 self.figure("daemon stop", f"did not exit within {took:.1f} s of SIGTERM: "
                             "killed")

@@ -49,6 +49,7 @@ table{border-collapse:collapse;margin:.3em 0 .8em}
 th,td{padding:.2em .6em;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 th{background:#f6f6f6;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td.time{white-space:nowrap}
 caption{caption-side:top;text-align:left;color:#555;padding:.2em 0}
 .up{color:#080}.down{color:#b00}.new{color:#06c}.gone{color:#777}
 tr.gone-row td{color:#888}
@@ -154,7 +155,7 @@ def _health_row(report: Report, h: AccountHealth) -> str:
             + _td(status) + _td(str(h.polls), num=True) + _td(str(failed), num=True)
             + _td(failure_kinds(h)) + _td(format_gap(h.longest_gap) if h.longest_gap else "",
                                          num=True)
-            + _td(local_time(h.last_success, zone) if h.last_success else "never")
+            + _td(local_time(h.last_success, zone) if h.last_success else "never", cls="time")
             + _td(shorten(h.last_error, 200) if h.failures and h.last_error else "") + "</tr>")
 
 
@@ -209,7 +210,8 @@ def _valuations(report: Report) -> str:
         sources = ", ".join(sorted({_source_name(ln.source) for ln in valued}))
         rows = ["<tr>" + _td(ln.account) + _td(ln.asset) + _td(canonical(ln.total), num=True)
                 + "".join(_td(_amount(ln.valuation.get(c)), num=True) for c in currencies)
-                + _td(local_time(ln.valuation_at, zone) if ln.valuation_at else "") + "</tr>"
+                + _td(local_time(ln.valuation_at, zone) if ln.valuation_at else "", cls="time")
+                + "</tr>"
                 for ln in valued]
         parts.append(_table(
             [("account", False), ("asset", False), ("amount", True),
@@ -355,18 +357,27 @@ def _account_chart(account: str, points: Sequence[DayPoint], days: Sequence[date
         path: list[str] = []
         dots: list[str] = []
         previous: tuple[int, Decimal] | None = None
+        last = max(series)
         for i in sorted(series):
             value = series[i]
             xi, yi = _x(i, left, plot_w), y(value)
-            if previous is None or previous[0] != i - 1:
+            starts = previous is None or previous[0] != i - 1
+            changed = not starts and previous is not None and previous[1] != value
+            ends = i + 1 not in series
+            if starts:
                 path.append(f"M{xi:.1f} {yi:.1f}")  # a day without the asset breaks the line
-            else:
+            elif changed:
                 path.append(f"H{xi:.1f}V{yi:.1f}")
-            if previous is None or previous[0] != i - 1 or previous[1] != value or i == max(series):
-                dots.append(
-                    f'<circle class="mark" cx="{xi:.1f}" cy="{yi:.1f}" r="2.5">'
-                    f"<title>{_e(days[i].isoformat())}: {_e(canonical(value))} {_e(asset)}"
-                    f"</title></circle>")
+            elif ends:
+                path.append(f"H{xi:.1f}")
+            if starts or changed or ends:
+                # Exact amounts as tooltips on the first and last dot only, to keep the
+                # file small; the tables have the day's amounts.
+                tip = (f"<title>{_e(days[i].isoformat())}: {_e(canonical(value))} "
+                       f"{_e(asset)}</title>" if previous is None or i == last
+                       else "")
+                dots.append(f'<circle class="mark" cx="{xi:.1f}" cy="{yi:.1f}" r="2.5">'
+                            f"{tip}</circle>")
             previous = (i, value)
         rows.append(
             f'<text x="{LEFT}" y="{top + inner / 2 + 3:.1f}">{_e(asset[:10])}</text>'
@@ -384,7 +395,7 @@ def _account_charts(report: Report, days: Sequence[date]) -> str:
             per_account[point.account].append(point)
     parts = [f'<section id="charts-accounts"><h2>Last {CHART_DAYS} days per account</h2>',
              "<p>One row per asset, each on its own scale; a dot marks every change and the "
-             "last day held. Hover a dot for the exact amount.</p>"]
+             "last day held. Hover the first or last dot for the exact amount.</p>"]
     if not per_account:
         parts.append("<p>No history yet.</p>")
     figures = [f"<figure>{_account_chart(account, per_account[account], days)}"

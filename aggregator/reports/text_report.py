@@ -177,7 +177,8 @@ def render_text(report: Report) -> str:
     zone = zone_of(report)
     lines = [
         title(report),
-        f"Generated {local_time(report.generated_at, zone)}",
+        f"Generated {local_time(report.generated_at, zone)} "
+        f"{report.generated_at.astimezone(zone).strftime('%Z')}".rstrip(),
         "",
         *_totals_section(report),
         "",
