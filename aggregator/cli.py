@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the day (default: yesterday in the configured timezone)")
     report.add_argument("--out", type=Path, metavar="DIR",
                         help="folder for the files (default: report.directory)")
+    report.add_argument("--mail", action="store_true",
+                        help="also send it to the recipients in [report.smtp]")
 
     db = commands.add_parser("db", parents=[config_opt], help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -174,11 +176,20 @@ def _dispatch(args: argparse.Namespace) -> int:
             _print(render([_holding_row(r) for r in rows], HOLDING_COLUMNS, args.format))
             return 0
         if args.command == "report":
+            from aggregator.reports.mail import MailError
             from aggregator.reports.nightly import write_day, yesterday
 
             day = args.date or yesterday(settings.timezone)
-            for path in write_day(engine, day, settings.timezone,
-                                  args.out or settings.report_directory):
+            if args.mail and settings.smtp is None:
+                raise ConfigError([f"{settings.path}: report.smtp: --mail needs this table"])
+            try:
+                paths = write_day(engine, day, settings.timezone,
+                                  args.out or settings.report_directory,
+                                  smtp=settings.smtp if args.mail else None)
+            except MailError as exc:
+                print(f"aggregator: {exc}", file=sys.stderr)
+                return 1
+            for path in paths:
                 print(path)
             return 0
         if args.command == "history" and args.daily:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aggregator.errors import ConfigError
 from aggregator.model import Secret
 from aggregator.polling.ratelimit import Rate, parse_rate
+from aggregator.reports.mail import SECURITY, SmtpSettings
 from aggregator.sources.base import AccountConfig, Duration
 from aggregator.sources.registry import SOURCES
 
@@ -42,6 +43,7 @@ class Settings:
     poll_deadline: Duration = Duration(60.0)
     rate_limits: Mapping[str, Rate] = field(default_factory=dict)
     metrics_listen: str | None = None  # "127.0.0.1:9464"; off when None
+    smtp: SmtpSettings | None = None  # mail the nightly report; off when None
     accounts: tuple[AccountConfig, ...] = ()
 
     def interval_of(self, account: AccountConfig) -> Duration:
@@ -139,7 +141,11 @@ def _settings(
                  "timezone", values, problems)
 
     report = _table(raw, "report", problems)
-    _unknown(report, {"directory"}, "report", problems)
+    _unknown(report, {"directory", "smtp"}, "report", problems)
+    if "smtp" in report:
+        smtp = _smtp(report["smtp"], problems, environ)
+        if smtp is not None:
+            values["smtp"] = smtp
     if "directory" in report:
         if isinstance(report["directory"], str) and report["directory"]:
             values["report_directory"] = Path(report["directory"])
@@ -195,6 +201,42 @@ def _convert(
         values[key] = parse()
     except ValueError as exc:
         problems.add(where, str(exc))
+
+
+_SMTP_KEYS = {"host", "port", "security", "username", "password", "from", "to"}
+
+
+def _smtp(table: object, problems: _Problems, environ: Mapping[str, str]) -> SmtpSettings | None:
+    if not isinstance(table, dict):
+        problems.add("report.smtp", "must be a table")
+        return None
+    _unknown(table, _SMTP_KEYS, "report.smtp", problems)
+    found = len(problems.lines)
+    for key in ("host", "from"):
+        if not isinstance(table.get(key), str) or not table[key]:
+            problems.add(f"report.smtp.{key}", "required, a non-empty string")
+    to = table.get("to")
+    if not isinstance(to, list) or not to or not all(isinstance(t, str) and t for t in to):
+        problems.add("report.smtp.to", "required, a list of addresses")
+    port = table.get("port", 587)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        problems.add("report.smtp.port", "must be a port number")
+    security = table.get("security", "starttls")
+    if security not in SECURITY:
+        problems.add("report.smtp.security", f"must be one of {', '.join(SECURITY)}")
+    password = None
+    if "password" in table:
+        try:
+            password = resolve_secret(table["password"], environ)
+        except ValueError as exc:
+            problems.add("report.smtp.password", str(exc))
+    username = table.get("username")
+    if username is not None and (not isinstance(username, str) or not username):
+        problems.add("report.smtp.username", "must be a non-empty string")
+    if len(problems.lines) > found:
+        return None
+    return SmtpSettings(host=table["host"], sender=table["from"], recipients=tuple(to or ()),
+                        port=port, security=security, username=username, password=password)
 
 
 def _parse_listen(value: object) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from aggregator.reports.build import build_report
 from aggregator.reports.files import write_report
+from aggregator.reports.mail import SmtpSettings, send_report
 from aggregator.storage.tables import polls
 
 _REPORT_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.html")
@@ -21,8 +22,13 @@ def yesterday(zone: ZoneInfo, now: datetime | None = None) -> date:
 
 
 def write_day(engine: Engine, day: date, zone: ZoneInfo, directory: Path,
-              now: datetime | None = None) -> list[Path]:
-    return write_report(build_report(engine, day, zone, now), directory)
+              now: datetime | None = None, smtp: SmtpSettings | None = None) -> list[Path]:
+    """Write the day's three files; mail them too when ``smtp`` is given."""
+    report = build_report(engine, day, zone, now)
+    paths = write_report(report, directory)
+    if smtp is not None:
+        send_report(smtp, report, paths)
+    return paths
 
 
 def missed_days(engine: Engine, directory: Path, zone: ZoneInfo,

@@ -17,6 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator.config import Settings
 from aggregator.polling.poller import Account
 from aggregator.polling.service import PollOutcome, PollService
+from aggregator.reports.mail import MailError
 from aggregator.reports.nightly import missed_days, write_day
 from aggregator.scheduling.notify import Notifier
 from aggregator.storage import database
@@ -77,8 +78,11 @@ class Daemon:
                                            settings.report_directory, settings.timezone)
             for day in days:
                 await asyncio.to_thread(write_day, self.service.engine, day,
-                                        settings.timezone, settings.report_directory)
+                                        settings.timezone, settings.report_directory, None,
+                                        settings.smtp)
                 log.info("report for %s written to %s", day, settings.report_directory)
+        except MailError as exc:
+            log.error("%s", exc)  # the files are written; the next report mails again
         except Exception:
             # A report failing (disk full, ...) must not stop the polling.
             log.exception("writing the daily report failed")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -160,3 +162,21 @@ def test_history_daily_and_csv(cli: Cli, config: Path, sandbox: Sandbox) -> None
     assert header == "day,account,source,asset,kind,total,available,locked"
     assert len(rows) == 2  # today's end (so far) for USDT and BTC; no data on earlier days
     assert any(",USDT,crypto,500.25,400.25,100" in row for row in rows)
+
+
+def test_report_command_for_today_is_partial(
+    cli: Cli, config: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    assert cli("--config", str(config), "poll").code == 0
+    today = datetime.now(UTC).date().isoformat()
+    out = tmp_path / "out"
+    result = cli("--config", str(config), "report", "--date", today, "--out", str(out))
+    assert result.code == 0, result.err
+    paths = [Path(line) for line in result.out.splitlines()]
+    assert sorted(p.name for p in paths) == sorted(f"{today}.{e}" for e in ("html", "csv",
+                                                                           "txt"))
+    assert "partial" in (out / f"{today}.txt").read_text()
+    rows = list(csv.DictReader((out / f"{today}.csv").open()))
+    assert {(r["account"], r["asset"]) for r in rows} == {
+        (a.name, asset.upper()) for a in sandbox.accounts() for asset in a.balances
+    } | {("pt", "USD")}
