@@ -133,3 +133,18 @@ def test_rate_limit_and_metrics_problems(tmp_path: Path, env: dict[str, str]) ->
     assert "rate_limits.bitopro: 'lots' is not a rate" in problems
     assert "rate_limits.nope: unknown source" in problems
     assert "metrics.listen: expected" in problems
+
+
+def test_smtp_table(tmp_path: Path, env: dict[str, str]) -> None:
+    good = GOOD.replace("[[accounts]]", '[report.smtp]\nhost = "127.0.0.1"\nport = 2525\n'
+                        'security = "none"\nusername = "u"\npassword = {{ env = "BP_KEY" }}\n'
+                        'from = "a@example.com"\nto = ["b@example.com"]\n\n[[accounts]]', 1)
+    smtp = load_config(write(tmp_path, good), env).smtp
+    assert smtp is not None and smtp.port == 2525 and smtp.recipients == ("b@example.com",)
+    assert smtp.password is not None and smtp.password.reveal() == "env-key"
+    bad = good.replace('host = "127.0.0.1"\n', "").replace('"none"', '"ssl"')
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, bad), env)
+    problems = "\n".join(caught.value.problems)
+    assert "report.smtp.host: required" in problems
+    assert "report.smtp.security: must be one of" in problems
