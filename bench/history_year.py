@@ -556,7 +556,7 @@ def sqlite_tables(engine: Engine) -> dict[str, int]:
 
 def pg_tables(engine: Engine) -> tuple[int, dict[str, int]]:
     with engine.connect() as conn:
-        size = int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar())
+        size = int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
         rows = conn.execute(text(
             "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
