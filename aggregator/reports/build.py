@@ -150,5 +150,5 @@ def _history(engine: Engine, day: date, zone: ZoneInfo, now: datetime) -> list[D
         _, end = day_bounds(each, zone)
         at = min(end, now) - _INSTANT
         points += [DayPoint(each, r.account, r.asset, r.total)
-                   for r in queries.holdings_at(engine, at)]
+                   for r in queries.holdings_at(engine, at, observed=False)]
     return points

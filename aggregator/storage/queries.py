@@ -85,9 +85,14 @@ def _interval_columns() -> Select[Any]:
 
 
 def holdings_at(
-    engine: Engine, at: datetime | None = None, account_names: Sequence[str] = ()
+    engine: Engine, at: datetime | None = None, account_names: Sequence[str] = (),
+    *, observed: bool = True,
 ) -> list[HoldingRow]:
-    """Every account's holdings as of ``at`` (default: the latest), by account and asset."""
+    """Every account's holdings as of ``at`` (default: the latest), by account and asset.
+
+    ``observed=False`` skips looking up when each account was last confirmed (then
+    ``observed_at`` is the interval's start): one query less per account.
+    """
     names = account_names
     query = _interval_columns()
     if at is None:
@@ -109,12 +114,12 @@ def holdings_at(
     try:
         with engine.connect() as conn:
             rows = conn.execute(query).all()
-            observed = _last_ok(conn, {r.account_id for r in rows}, at)
+            confirmed = _last_ok(conn, {r.account_id for r in rows}, at) if observed else {}
     except SQLAlchemyError as exc:
         raise StorageError(f"reading holdings failed: {exc}") from None
     return [
         HoldingRow(r.account, r.source, r.asset, r.kind, r.total, r.available, r.locked,
-                   observed.get(r.account_id, r.valid_from), r.valid_from, dict(r.details))
+                   confirmed.get(r.account_id, r.valid_from), r.valid_from, dict(r.details))
         for r in rows
     ]
 
@@ -142,7 +147,16 @@ def history(
     if asset:
         query = query.where(holding_series.c.asset == asset.upper())
     if since is not None:
-        query = query.where(or_(holdings.c.valid_to.is_(None), holdings.c.valid_to > since))
+        # Bound the index scan from below too: the interval in force at ``since`` is the
+        # last one that began by then; "valid_to > since" alone reads the whole series.
+        in_force = (
+            select(func.max(holdings.c.valid_from))
+            .where(holdings.c.series_id == holding_series.c.id, holdings.c.valid_from <= since)
+            .correlate(holding_series)
+            .scalar_subquery()
+        )
+        query = query.where(holdings.c.valid_from >= func.coalesce(in_force, since),
+                            or_(holdings.c.valid_to.is_(None), holdings.c.valid_to > since))
     if until is not None:
         query = query.where(holdings.c.valid_from <= until)
     query = query.order_by(holding_series.c.asset, holdings.c.valid_from)
