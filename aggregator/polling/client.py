@@ -8,15 +8,21 @@ from aggregator import __version__
 
 USER_AGENT = f"aggregator/{__version__}"
 TRANSPORTS = ("httpx", "aiohttp")
+# Requests in flight at once. Callers must not queue more than this inside httpx: its
+# connection pool costs O(waiting x connections) per step (bench/daemon_scale.py: 38 ms
+# of CPU per poll at 1,000 accounts), and a request signed while queued goes out stale.
+MAX_CONNECTIONS = 100
 
 
-def make_client(max_connections: int = 100, transport: str = "httpx") -> httpx.AsyncClient:
+def make_client(max_connections: int = MAX_CONNECTIONS, transport: str = "httpx"
+                ) -> httpx.AsyncClient:
     """The shared async client; per-request timeouts come from each account.
 
     ``transport`` "aiohttp" needs the optional httpx-aiohttp package; bench/poll_cost.py
     measures both.
     """
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
+    limits = httpx.Limits(max_connections=max_connections,
+                          max_keepalive_connections=max_connections)
     chosen: httpx.AsyncBaseTransport | None = None
     if transport == "aiohttp":
         from httpx_aiohttp import AiohttpTransport

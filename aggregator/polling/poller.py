@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
@@ -53,7 +54,8 @@ def prepare(config: AccountConfig, limits: RateLimits | None = None) -> Account:
 
 
 async def poll_once(
-    client: httpx.AsyncClient, account: Account, clock: Clock = utcnow
+    client: httpx.AsyncClient, account: Account, clock: Clock = utcnow,
+    slots: asyncio.Semaphore | None = None,
 ) -> PollRecord:
     """One attempt: every request of the source in order, then the parser."""
     config = account.config
@@ -69,7 +71,9 @@ async def poll_once(
                     request.headers.setdefault(name, value)
                 if account.limiter is not None:
                     await account.limiter.acquire()
-                answer = await client.send(request, auth=account.auth)
+                # A slot first, then signing inside send(): nothing waits signed.
+                async with slots or contextlib.nullcontext():
+                    answer = await client.send(request, auth=account.auth)
                 responses.append(_raw(answer, config.base_url, account.redactor))
                 if answer.status_code >= 400:
                     break  # the parser reports it; later requests would fail the same way
@@ -161,6 +165,7 @@ async def poll_until_deadline(
     deadline: float,
     policy: RetryPolicy = RetryPolicy(),
     clock: Clock = utcnow,
+    slots: asyncio.Semaphore | None = None,
 ) -> list[PollRecord]:
     """Attempts until one succeeds, fails permanently, or ``deadline`` seconds pass.
 
@@ -174,7 +179,7 @@ async def poll_until_deadline(
         started = clock()
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
-                record = await poll_once(client, account, clock)
+                record = await poll_once(client, account, clock, slots)
         except TimeoutError:
             record = _failed(account, started, clock(), [], errors.Timeout.kind,
                              f"poll deadline of {deadline:g}s reached")
