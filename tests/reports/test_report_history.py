@@ -20,7 +20,9 @@ from aggregator.config import load_config
 from aggregator.polling.client import make_client
 from aggregator.polling.poller import poll_once, prepare
 from aggregator.reports.build import build_report
+from aggregator.reports.html_report import render_html
 from aggregator.reports.nightly import missed_days, write_day
+from aggregator.reports.text_report import render_text
 from aggregator.sources.sandbox import FakeAccount, FakeBalance, Sandbox, account_tables
 from aggregator.storage import database
 from aggregator.storage.writes import record_poll
@@ -126,6 +128,12 @@ def test_the_outage_shows_in_poll_health(history: History) -> None:
     assert health["bp"].failures == {}
     assert [h.account for h in report.failing] == ["bz"]
     assert len({p.day for p in report.history}) == 3  # days with data so far
+    summary = render_text(report)
+    failing = [line for line in summary.splitlines() if "bz" in line]
+    assert any("server_error" in line for line in failing), summary
+    assert "18h" in summary or "18:00" in summary or "18 h" in summary, summary
+    page = render_html(report)
+    assert "server_error" in page and "bz" in page
 
 
 def test_missed_days_are_written_once(history: History, tmp_path: Path) -> None:
