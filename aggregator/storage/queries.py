@@ -19,7 +19,7 @@ from aggregator.storage.tables import (
     holdings,
     poll_responses,
     polls,
-    raw_bodies,
+    raw_responses,
 )
 
 
@@ -126,13 +126,19 @@ def holdings_at(
 
 def _last_ok(conn: Any, account_ids: set[int], at: datetime | None) -> dict[int, datetime]:
     """Per account, when its last successful poll (by ``at``) finished."""
+    if at is None:
+        rows = conn.execute(select(accounts.c.id, accounts.c.last_ok_at)
+                            .where(accounts.c.id.in_(account_ids)))
+        return {r.id: r.last_ok_at for r in rows if r.last_ok_at is not None}
     found: dict[int, datetime] = {}
     for account_id in account_ids:
-        query = select(func.max(polls.c.finished_at)).where(
-            polls.c.account_id == account_id, polls.c.status == "ok")
-        if at is not None:
-            query = query.where(polls.c.finished_at <= at)
-        value = conn.execute(query).scalar()
+        # Walks the (account, status, finished_at) index backwards: one step.
+        value = conn.execute(
+            select(polls.c.finished_at)
+            .where(polls.c.account_id == account_id, polls.c.status == "ok",
+                   polls.c.finished_at <= at)
+            .order_by(polls.c.finished_at.desc()).limit(1)
+        ).scalar()
         if value is not None:
             found[account_id] = value
     return found
@@ -193,8 +199,8 @@ def recent_polls(engine: Engine, account: str | None = None, limit: int = 100) -
 def responses_of(engine: Engine, poll_id: int) -> list[ResponseRow]:
     """The raw answers a poll received, byte for byte."""
     query = (
-        select(poll_responses, raw_bodies.c.body)
-        .join(raw_bodies, raw_bodies.c.id == poll_responses.c.body_id)
+        select(poll_responses.c.seq, raw_responses)
+        .join(raw_responses, raw_responses.c.id == poll_responses.c.response_id)
         .where(poll_responses.c.poll_id == poll_id)
         .order_by(poll_responses.c.seq)
     )

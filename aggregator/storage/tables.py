@@ -30,6 +30,9 @@ accounts = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("source", String(40), nullable=False),
+    # When its last successful poll finished: what confirms its open intervals
+    # ("observed_at"), kept here so the latest holdings never scan the poll log.
+    Column("last_ok_at", UtcTime),
 )
 
 polls = Table(
@@ -48,12 +51,15 @@ polls = Table(
     Index("polls_finished", "finished_at"),
 )
 
-# Bodies are kept byte for byte, once per distinct content.
-raw_bodies = Table(
-    "raw_bodies",
+# Answers are kept byte for byte, once per distinct (endpoint, status, type, body).
+raw_responses = Table(
+    "raw_responses",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("sha256", LargeBinary(32), nullable=False, unique=True),
+    Column("endpoint", Text, nullable=False),
+    Column("http_status", SmallInteger, nullable=False),
+    Column("content_type", Text),
     Column("body", LargeBinary, nullable=False),
 )
 
@@ -62,10 +68,8 @@ poll_responses = Table(
     metadata,
     Column("poll_id", Integer, ForeignKey("polls.id"), primary_key=True),
     Column("seq", SmallInteger, primary_key=True),
-    Column("endpoint", Text, nullable=False),
-    Column("http_status", SmallInteger, nullable=False),
-    Column("content_type", Text),
-    Column("body_id", Integer, ForeignKey("raw_bodies.id"), nullable=False),
+    Column("response_id", Integer, ForeignKey("raw_responses.id"), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # One row per (account, asset) ever held: the anchor of the as-of lookups.

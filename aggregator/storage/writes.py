@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -22,14 +22,20 @@ from aggregator.storage.tables import (
     holdings,
     poll_responses,
     polls,
-    raw_bodies,
+    raw_responses,
 )
 
 # Built once: constructing a statement costs more CPU than running it on SQLite.
 _ACCOUNT = select(accounts.c.id, accounts.c.source).where(accounts.c.name == bindparam("name"))
 _NEW_ACCOUNT = insert(accounts).returning(accounts.c.id)
 _NEW_POLL = insert(polls).returning(polls.c.id)
-_BODY = select(raw_bodies.c.id).where(raw_bodies.c.sha256 == bindparam("digest"))
+_RESPONSE = select(raw_responses.c.id).where(raw_responses.c.sha256 == bindparam("digest"))
+_CONFIRMED = (
+    update(accounts)
+    .where(accounts.c.id == bindparam("b_id"),
+           or_(accounts.c.last_ok_at.is_(None), accounts.c.last_ok_at < bindparam("b_at")))
+    .values(last_ok_at=bindparam("b_at"))
+)
 _OPEN = (
     select(holding_series.c.asset, holdings.c.series_id, holdings.c.valid_from,
            holdings.c.kind, holdings.c.total, holdings.c.available, holdings.c.locked)
@@ -91,15 +97,10 @@ def _write(conn: Connection, record: PollRecord) -> PollWriteResult:
     ).scalar_one()
     for seq, response in enumerate(record.responses):
         conn.execute(insert(poll_responses), {
-            "poll_id": poll_id,
-            "seq": seq,
-            "endpoint": response.endpoint,
-            "http_status": response.status,
-            "content_type": response.content_type,
-            "body_id": _body_id(conn, response),
-        })
+            "poll_id": poll_id, "seq": seq, "response_id": _response_id(conn, response)})
     if record.holdings is None:
         return PollWriteResult(poll_id, 0, 0)
+    conn.execute(_CONFIRMED, {"b_id": account_id, "b_at": record.finished_at})
     opened, closed = _apply_holdings(conn, account_id, poll_id, record)
     return PollWriteResult(poll_id, opened, closed)
 
@@ -113,23 +114,25 @@ def _account_id(conn: Connection, name: str, source: str) -> int:
     return int(row.id)
 
 
-def _body_id(conn: Connection, response: RawResponse) -> int:
-    digest = hashlib.sha256(response.body).digest()
-    found = conn.execute(_BODY, {"digest": digest}).scalar()
+def _response_id(conn: Connection, response: RawResponse) -> int:
+    head = f"{response.endpoint}\n{response.status}\n{response.content_type or ''}\n"
+    digest = hashlib.sha256(head.encode() + response.body).digest()
+    found = conn.execute(_RESPONSE, {"digest": digest}).scalar()
     if found is not None:
         return int(found)
-    # Another writer may store the same body between the select and the insert.
-    stmt = _insert_ignoring_duplicates(conn).values(sha256=digest, body=response.body)
-    conn.execute(stmt)
-    return int(conn.execute(_BODY, {"digest": digest}).scalar_one())
+    # Another writer may store the same answer between the select and the insert.
+    conn.execute(_insert_ignoring_duplicates(conn).values(
+        sha256=digest, endpoint=response.endpoint, http_status=response.status,
+        content_type=response.content_type, body=response.body))
+    return int(conn.execute(_RESPONSE, {"digest": digest}).scalar_one())
 
 
 def _insert_ignoring_duplicates(conn: Connection) -> Any:
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(raw_bodies).on_conflict_do_nothing(index_elements=["sha256"])
+        return postgresql.insert(raw_responses).on_conflict_do_nothing(index_elements=["sha256"])
     if conn.dialect.name == "sqlite":
-        return sqlite.insert(raw_bodies).on_conflict_do_nothing(index_elements=["sha256"])
-    return insert(raw_bodies)
+        return sqlite.insert(raw_responses).on_conflict_do_nothing(index_elements=["sha256"])
+    return insert(raw_responses)
 
 
 def _apply_holdings(

@@ -28,19 +28,14 @@ def _iso(column: str, dialect: str) -> str:
 
 
 def _views(dialect: str) -> dict[str, str]:
-    last_ok = (
-        "SELECT account_id, max(finished_at) AS observed_at FROM polls "
-        "WHERE status = 'ok' GROUP BY account_id"
-    )
     return {
         "holdings_latest": f"""
             SELECT a.name AS account, a.source, s.asset, h.kind, h.total, h.available,
-                   h.locked, {_iso("o.observed_at", dialect)} AS observed_at,
+                   h.locked, {_iso("a.last_ok_at", dialect)} AS observed_at,
                    {_iso("h.valid_from", dialect)} AS valid_from, h.details
             FROM holdings h
             JOIN holding_series s ON s.id = h.series_id
             JOIN accounts a ON a.id = s.account_id
-            JOIN ({last_ok}) o ON o.account_id = a.id
             WHERE h.valid_to IS NULL""",
         "holdings_history": f"""
             SELECT a.name AS account, a.source, s.asset, h.kind, h.total, h.available,
@@ -65,6 +60,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("name", sa.String(100), nullable=False, unique=True),
         sa.Column("source", sa.String(40), nullable=False),
+        sa.Column("last_ok_at", UtcTime),
     )
     op.create_table(
         "polls",
@@ -81,19 +77,21 @@ def upgrade() -> None:
                     ["account_id", "status", "finished_at"])
     op.create_index("polls_finished", "polls", ["finished_at"])
     op.create_table(
-        "raw_bodies",
+        "raw_responses",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("sha256", sa.LargeBinary(32), nullable=False, unique=True),
+        sa.Column("endpoint", sa.Text, nullable=False),
+        sa.Column("http_status", sa.SmallInteger, nullable=False),
+        sa.Column("content_type", sa.Text),
         sa.Column("body", sa.LargeBinary, nullable=False),
     )
     op.create_table(
         "poll_responses",
         sa.Column("poll_id", sa.Integer, sa.ForeignKey("polls.id"), primary_key=True),
         sa.Column("seq", sa.SmallInteger, primary_key=True),
-        sa.Column("endpoint", sa.Text, nullable=False),
-        sa.Column("http_status", sa.SmallInteger, nullable=False),
-        sa.Column("content_type", sa.Text),
-        sa.Column("body_id", sa.Integer, sa.ForeignKey("raw_bodies.id"), nullable=False),
+        sa.Column("response_id", sa.Integer, sa.ForeignKey("raw_responses.id"),
+                  nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "holding_series",
@@ -129,6 +127,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name in ("poll_log", "holdings_history", "holdings_latest"):
         op.execute(f"DROP VIEW {name}")
-    for table in ("holdings", "holding_series", "poll_responses", "raw_bodies", "polls",
+    for table in ("holdings", "holding_series", "poll_responses", "raw_responses", "polls",
                   "accounts"):
         op.drop_table(table)

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select, text
 from aggregator.errors import StorageError
 from aggregator.model import Holding, Kind, PollRecord, RawResponse
 from aggregator.storage import database, queries
-from aggregator.storage.tables import holdings, metadata, polls, raw_bodies
+from aggregator.storage.tables import holdings, metadata, polls, raw_responses
 from aggregator.storage.writes import record_poll
 
 T0 = datetime(2026, 11, 24, 8, 0, 0, 123000, tzinfo=UTC)
@@ -69,7 +69,7 @@ def test_unchanged_polls_add_no_holding_rows(engine: Engine) -> None:
         assert conn.execute(select(func.count()).select_from(holdings)).scalar() == 1
         assert conn.execute(select(func.count()).select_from(polls)).scalar() == 5
         # The same body five times is stored once.
-        assert conn.execute(select(func.count()).select_from(raw_bodies)).scalar() == 1
+        assert conn.execute(select(func.count()).select_from(raw_responses)).scalar() == 1
     (row,) = queries.holdings_at(engine)
     assert row.observed_at == T0 + timedelta(minutes=4)
     assert row.valid_from == T0
