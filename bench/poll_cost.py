@@ -20,7 +20,7 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from aggregator.config import load_config
 from aggregator.polling.client import make_client
@@ -63,6 +63,13 @@ async def cpu_per_poll(account: Account, transport: str, polls: int, engine: obj
         return (time.process_time() - start) / polls * 1000
 
 
+def checkpoint(engine: Engine) -> None:
+    """Move the SQLite WAL into the database file, so file sizes compare."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def sqlite_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
@@ -80,12 +87,11 @@ async def unchanged_bytes(account: Account, url: str, polls: int, measure: objec
     database.upgrade(engine)
     async with make_client() as client:
         record_poll(engine, await poll_once(client, account))
+        checkpoint(engine)
         before = measure(engine)  # type: ignore[operator]
         for _ in range(polls):
             record_poll(engine, await poll_once(client, account))
-        if engine.dialect.name == "sqlite":
-            with engine.begin() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        checkpoint(engine)
         after = measure(engine)  # type: ignore[operator]
     engine.dispose()
     return int(after) - int(before)
