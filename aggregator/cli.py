@@ -7,16 +7,19 @@ import asyncio
 import dataclasses
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator import __version__
 from aggregator.config import Settings, config_path, load_config
 from aggregator.errors import ConfigError, StorageError
 from aggregator.logs import LOG_FORMATS, setup_logging
 from aggregator.output import FORMATS, render
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 
@@ -145,7 +148,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from aggregator.demo import run_demo
 
-
         return run_demo(args.dir, duration=args.duration or None, interval=args.interval)
     settings = load_config(config_path(getattr(args, "config", None)))
     if args.command == "check-config":
@@ -161,53 +163,72 @@ def _dispatch(args: argparse.Namespace) -> int:
         logging.getLogger("aggregator.poll").setLevel(logging.WARNING)
         return asyncio.run(_poll(settings, args.account))
 
-    from aggregator.storage import database, queries
+    from aggregator.storage import database
 
     engine = database.open_database(settings.database_url)
     try:
-        if args.command == "db":
-            database.upgrade(engine)
-            print(f"database schema at revision {database.current_revision(engine)}",
-                  file=sys.stderr)
-            return 0
         database.upgrade(engine)
-        if args.command == "holdings":
-            rows = queries.holdings_at(engine, at=args.at, account_names=args.account)
-            _print(render([_holding_row(r) for r in rows], HOLDING_COLUMNS, args.format))
-            return 0
-        if args.command == "report":
-            from aggregator.reports.mail import MailError
-            from aggregator.reports.nightly import write_day, yesterday
-
-            day = args.date or yesterday(settings.timezone)
-            if args.mail and settings.smtp is None:
-                raise ConfigError([f"{settings.path}: report.smtp: --mail needs this table"])
-            try:
-                paths = write_day(engine, day, settings.timezone,
-                                  args.out or settings.report_directory,
-                                  smtp=settings.smtp if args.mail else None)
-            except MailError as exc:
-                print(f"aggregator: {exc}", file=sys.stderr)
-                return 1
-            for path in paths:
-                print(path)
-            return 0
-        if args.command == "history" and args.daily:
-            zone = settings.timezone
-            last = (args.until or datetime.now(UTC)).astimezone(zone).date()
-            first = args.since.astimezone(zone).date() if args.since else last - timedelta(
-                days=29)
-            days = queries.daily(engine, args.account, first, last, zone, asset=args.asset)
-            _print(render([dataclasses.asdict(d) for d in days], DAILY_COLUMNS, args.format))
-            return 0
-        if args.command == "history":
-            intervals = queries.history(engine, args.account, asset=args.asset,
-                                        since=args.since, until=args.until)
-            _print(render([_history_row(r) for r in intervals], HISTORY_COLUMNS, args.format))
-            return 0
+        return _DATABASE_COMMANDS[args.command](args, settings, engine)
     finally:
         engine.dispose()
-    raise AssertionError(f"unhandled command {args.command}")
+
+
+def _db(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
+    from aggregator.storage import database
+
+    print(f"database schema at revision {database.current_revision(engine)}", file=sys.stderr)
+    return 0
+
+
+def _holdings(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
+    from aggregator.storage import queries
+
+    rows = queries.holdings_at(engine, at=args.at, account_names=args.account)
+    _print(render([_holding_row(r) for r in rows], HOLDING_COLUMNS, args.format))
+    return 0
+
+
+def _history(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
+    from aggregator.storage import queries
+
+    if args.daily:
+        zone = settings.timezone
+        last = (args.until or datetime.now(UTC)).astimezone(zone).date()
+        first = (args.since.astimezone(zone).date() if args.since
+                 else last - timedelta(days=29))
+        days = queries.daily(engine, args.account, first, last, zone, asset=args.asset)
+        _print(render([dataclasses.asdict(d) for d in days], DAILY_COLUMNS, args.format))
+        return 0
+    intervals = queries.history(engine, args.account, asset=args.asset, since=args.since,
+                                until=args.until)
+    _print(render([_history_row(r) for r in intervals], HISTORY_COLUMNS, args.format))
+    return 0
+
+
+def _report(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
+    from aggregator.reports.mail import MailError
+    from aggregator.reports.nightly import write_day, yesterday
+
+    if args.mail and settings.smtp is None:
+        raise ConfigError([f"{settings.path}: report.smtp: --mail needs this table"])
+    day = args.date or yesterday(settings.timezone)
+    try:
+        paths = write_day(engine, day, settings.timezone, args.out or settings.report_directory,
+                          smtp=settings.smtp if args.mail else None)
+    except MailError as exc:
+        print(f"aggregator: {exc}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
+_DATABASE_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, Engine], int]] = {
+    "db": _db,
+    "holdings": _holdings,
+    "history": _history,
+    "report": _report,
+}
 
 
 async def _poll(settings: Settings, names: list[str]) -> int:

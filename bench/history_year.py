@@ -11,23 +11,28 @@ Generates, for every account, one poll per minute over ``--days`` days (20 accou
 - a ``polls`` row per poll (``ok`` or ``failed`` with an error kind and message,
   attempt 1); ~0.5 % of the polls fail (timeout, server_error, rate_limited,
   unreachable);
-- a ``poll_responses`` row per HTTP answer (PiTrade: two per poll; timeouts and refused
-  connections: none), pointing at a deduplicated ``raw_bodies`` row. The bodies are a
-  small fixed set (one per account and endpoint, one per failure kind), as for an
+- a ``poll_responses`` row ``(poll_id, seq, response_id)`` per HTTP answer (PiTrade:
+  two per poll; timeouts and refused connections: none), pointing at a deduplicated
+  ``raw_responses`` row: one per distinct (endpoint, status, content type, body), with
+  ``sha256`` computed as ``writes._response_id`` does. The answers are a small fixed set
+  (one per account and endpoint, one per failure status and failing endpoint), as for an
   exchange whose body is byte-identical from poll to poll; sources that put a timestamp
-  in every body would add that body's size to every poll (see docs/performance.md);
+  in every body would add that answer's size to every poll (see docs/performance.md);
 - ``holdings`` change intervals: per account 3 fast assets change with probability
   0.1 each per successful poll (~27 % of successful polls change at least one amount,
   as in STORAGE.md's simulation) and one of the other assets changes about once a week.
   A change closes the open interval (``valid_to`` = the poll's ``finished_at``) and
-  opens a new one (``valid_from`` = ``finished_at``, ``poll_id`` = the poll).
+  opens a new one (``valid_from`` = ``finished_at``, ``poll_id`` = the poll);
+- ``accounts.last_ok_at``: set once at the end of the load to the ``finished_at`` of
+  each account's last successful poll (``record_poll`` updates it on every ok poll).
 
 Writing 10.5 M polls through ``record_poll`` would take hours, so rows are generated in
 Python and bulk-inserted: on SQLite with the raw sqlite3 connection's ``executemany``
 in transactions of ``--chunk-days`` days, with ``PRAGMA synchronous=OFF`` and a 256 MB
 page cache during the load (the daemon runs with synchronous=NORMAL); on PostgreSQL with
 psycopg ``COPY ... FROM STDIN`` per table and chunk, indexes and foreign keys in place.
-Then the sequences are set past the generated ids (PostgreSQL), ``ANALYZE`` runs
+Then ``accounts.last_ok_at`` is set, the sequences are set past the generated ids
+(PostgreSQL), ``ANALYZE`` runs
 (PostgreSQL: ``VACUUM ANALYZE``, as autovacuum would do on a live database, so index-only
 scans can work) and the WAL is checkpointed (SQLite).
 
@@ -38,7 +43,8 @@ the project's own functions):
 - ``history``: ``queries.history(engine, account, asset=fast asset, since, until)`` over
   the last 30 days of the data;
 - nightly report: ``reports.build.build_report(engine, day, UTC)`` for a random day with
-  30 days before it, then each renderer that is importable (HTML, CSV, text);
+  30 days before it (its 30 chart lookups are ``holdings_at(..., observed=False)``), then
+  each renderer that is importable (HTML, CSV, text);
 - size: the SQLite file plus ``-wal`` after a checkpoint; PostgreSQL
   ``pg_database_size`` (and per table with its indexes).
 """
@@ -102,7 +108,7 @@ FAILURES = {
     "rate_limited": (0.2, 150, 429, "HTTP 429 from {endpoint}: too many requests"),
     "unreachable": (0.1, 5, None, "connection refused"),
 }
-FAILURE_BODIES = {
+FAILURE_BODIES = {  # status -> (body, content type)
     502: (b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
           b"Gateway</h1></center><hr><center>nginx</center></body></html>", "text/html"),
     429: (b'{"code":429,"message":"Too many requests, retry later"}', "application/json"),
@@ -110,7 +116,10 @@ FAILURE_BODIES = {
 
 POLL_COLUMNS = ("id", "account_id", "started_at", "finished_at", "status", "error_kind",
                 "error_message", "attempt")
-RESPONSE_COLUMNS = ("poll_id", "seq", "endpoint", "http_status", "content_type", "body_id")
+RESPONSE_COLUMNS = ("poll_id", "seq", "response_id")
+RAW_RESPONSE_COLUMNS = ("id", "sha256", "endpoint", "http_status", "content_type", "body")
+SET_LAST_OK = ("UPDATE accounts SET last_ok_at = (SELECT max(finished_at) FROM polls "
+               "WHERE account_id = accounts.id AND status = 'ok')")
 HOLDING_COLUMNS = ("series_id", "valid_from", "valid_to", "kind", "total", "available",
                    "locked", "details", "poll_id")
 
@@ -127,7 +136,7 @@ class Account:
     assets: list[tuple[str, str]]  # (asset, kind), series id = first_series + index
     first_series: int
     fast: list[int]  # indices into assets
-    ok_bodies: list[int]  # raw body id per endpoint
+    ok_responses: list[int]  # raw_responses id per endpoint (HTTP 200)
 
 
 @dataclass
@@ -164,7 +173,7 @@ def amount_text(units: int) -> str:
 
 
 class Year:
-    """Deterministic (seeded) accounts, bodies and day-by-day rows."""
+    """Deterministic (seeded) accounts, distinct answers and day-by-day rows."""
 
     def __init__(self, days: int, accounts: int, assets: int) -> None:
         self.days = days
@@ -172,7 +181,9 @@ class Year:
         self.end_ms = int(END.timestamp() * 1000)
         rng = random.Random(SEED)
         self.accounts: list[Account] = []
-        self.bodies: list[tuple[int, bytes, bytes]] = []  # (id, sha256, body)
+        # raw_responses rows: (id, sha256, endpoint, http_status, content_type, body)
+        self.responses: list[tuple[int, bytes, str, int, str | None, bytes]] = []
+        self._response_ids: dict[bytes, int] = {}
         self.series: list[Series] = []
         self.series_rows: list[tuple[int, int, str]] = []  # (id, account_id, asset)
         for index in range(accounts):
@@ -188,7 +199,7 @@ class Year:
                 offset_ms=rng.randrange(0, 50_000), assets=chosen,
                 first_series=len(self.series) + 1,
                 fast=rng.sample(range(len(chosen)), min(FAST_ASSETS, len(chosen))),
-                ok_bodies=[],
+                ok_responses=[],
             )
             for asset, kind in chosen:
                 self.series_rows.append((len(self.series) + 1, account.id, asset))
@@ -197,16 +208,27 @@ class Year:
                 self.series.append(Series(kind, units))
             for endpoint in ENDPOINTS[source]:
                 body = self._ok_body(account, endpoint)
-                account.ok_bodies.append(self._body(body))
+                account.ok_responses.append(
+                    self._response(endpoint, 200, "application/json", body))
             self.accounts.append(account)
-        self.failure_bodies = {status: self._body(body)
-                               for status, (body, _) in FAILURE_BODIES.items()}
+        # (status, endpoint) -> raw_responses id; failures hit each source's first endpoint
+        self.failure_responses = {
+            (status, endpoints[0]): self._response(endpoints[0], status, content_type, body)
+            for endpoints in ENDPOINTS.values()
+            for status, (body, content_type) in FAILURE_BODIES.items()
+        }
         self.rng = rng
 
-    def _body(self, body: bytes) -> int:
-        body_id = len(self.bodies) + 1
-        self.bodies.append((body_id, hashlib.sha256(body).digest(), body))
-        return body_id
+    def _response(self, endpoint: str, status: int, content_type: str | None,
+                  body: bytes) -> int:
+        """The raw_responses id of this answer, hashed as ``writes._response_id`` does."""
+        head = f"{endpoint}\n{status}\n{content_type or ''}\n"
+        digest = hashlib.sha256(head.encode() + body).digest()
+        found = self._response_ids.get(digest)
+        if found is None:
+            found = self._response_ids[digest] = len(self.responses) + 1
+            self.responses.append((found, digest, endpoint, status, content_type, body))
+        return found
 
     def _ok_body(self, account: Account, endpoint: str) -> bytes:
         rows = [
@@ -244,16 +266,14 @@ class Year:
                         polls.append((poll_id, account.id, started, finished, "failed", kind,
                                       message.format(endpoint=endpoints[0]), 1))
                         if status is not None:
-                            responses.append((poll_id, 0, endpoints[0], status,
-                                              FAILURE_BODIES[status][1],
-                                              self.failure_bodies[status]))
+                            responses.append((poll_id, 0, self.failure_responses[
+                                (status, endpoints[0])]))
                         stats.failed += 1
                         continue
                     finished = started + 150 + randrange(0, 750)
                     polls.append((poll_id, account.id, started, finished, "ok", None, None, 1))
-                    for seq, endpoint in enumerate(endpoints):
-                        responses.append((poll_id, seq, endpoint, 200, "application/json",
-                                          account.ok_bodies[seq]))
+                    for seq, response_id in enumerate(account.ok_responses):
+                        responses.append((poll_id, seq, response_id))
                     first_series = account.first_series
                     if series[first_series - 1].valid_from < 0:  # the first ok poll
                         for sid in range(first_series, first_series + len(account.assets)):
@@ -313,7 +333,7 @@ class Year:
 class Load:
     seconds: float = 0.0  # wall time of the whole load (generation included)
     generate_seconds: float = 0.0  # of which generating the rows in Python
-    finish_seconds: float = 0.0  # sequences, (VACUUM) ANALYZE, checkpoint
+    finish_seconds: float = 0.0  # last_ok_at, sequences, (VACUUM) ANALYZE, checkpoint
     rows: int = 0
     reported: int = 0  # polls at the last progress line
     stats: Stats = field(default_factory=Stats)
@@ -370,6 +390,9 @@ def load_sqlite(engine: Engine, year: Year, chunk_days: int) -> Load:
             con.execute("COMMIT")
             _progress("sqlite", load, began, total)
         finishing = time.perf_counter()
+        con.execute("BEGIN")
+        con.execute(SET_LAST_OK)
+        con.execute("COMMIT")
         con.execute("ANALYZE")
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         con.execute("PRAGMA synchronous=NORMAL")
@@ -384,8 +407,8 @@ def load_sqlite(engine: Engine, year: Year, chunk_days: int) -> Load:
 def _small_tables(executemany: Callable[[str, Any], Any], year: Year, mark: str) -> None:
     executemany(f"INSERT INTO accounts (id, name, source) VALUES ({mark}, {mark}, {mark})",
                 [(a.id, a.name, a.source) for a in year.accounts])
-    executemany(f"INSERT INTO raw_bodies (id, sha256, body) VALUES ({mark}, {mark}, {mark})",
-                year.bodies)
+    executemany(f"INSERT INTO raw_responses ({_columns(RAW_RESPONSE_COLUMNS)}) "
+                f"VALUES ({', '.join([mark] * len(RAW_RESPONSE_COLUMNS))})", year.responses)
     executemany(f"INSERT INTO holding_series (id, account_id, asset) "
                 f"VALUES ({mark}, {mark}, {mark})", year.series_rows)
 
@@ -431,8 +454,7 @@ def load_postgresql(engine: Engine, year: Year, chunk_days: int) -> Load:
             polls = "".join(
                 f"{p[0]}\t{p[1]}\t{ts(p[2])}\t{ts(p[3])}\t{p[4]}\t{_copy_text(p[5])}\t"
                 f"{_copy_text(p[6])}\t{p[7]}\n" for p in chunk.polls)
-            responses = "".join(f"{r[0]}\t{r[1]}\t{r[2]}\t{r[3]}\t{r[4]}\t{r[5]}\n"
-                                for r in chunk.responses)
+            responses = "".join(f"{r[0]}\t{r[1]}\t{r[2]}\n" for r in chunk.responses)
             holdings = "".join(
                 f"{h[0]}\t{ts(h[1])}\t{ts(h[2])}\t{h[3]}\t{h[4]}\t{_copy_text(h[5])}\t"
                 f"{_copy_text(h[6])}\t{h[7]}\t{h[8]}\n" for h in chunk.holdings)
@@ -448,7 +470,8 @@ def load_postgresql(engine: Engine, year: Year, chunk_days: int) -> Load:
             _progress("postgresql", load, began, total)
         finishing = time.perf_counter()
         with con.cursor() as cur:
-            for table in ("accounts", "polls", "raw_bodies", "holding_series"):
+            cur.execute(SET_LAST_OK)
+            for table in ("accounts", "polls", "raw_responses", "holding_series"):
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                             f"(SELECT max(id) FROM {table}))")
         con.commit()
@@ -639,7 +662,7 @@ def print_table(results: dict[str, Result], args: argparse.Namespace) -> None:
           f"{stats.polls:,} polls, {stats.failed / stats.polls:.2%} failed, "
           f"{stats.changing / max(ok, 1):.1%} of successful polls change an amount, "
           f"{stats.intervals:,} holding intervals, {stats.responses:,} poll responses, "
-          f"{len(Year(1, args.accounts, args.assets).bodies)} distinct bodies")
+          f"{len(Year(1, args.accounts, args.assets).responses)} distinct raw responses")
     header = ["", *names]
     rows: list[list[str]] = [
         ["database size", *(mb(results[n].size) for n in names)],
