@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import Engine, text
 
@@ -216,3 +217,18 @@ def test_json_log_lines(start: Start, sandbox: Sandbox) -> None:
     assert failed["outcome"] == "failed" and failed["error_kind"] == "malformed"
     ok = next(p for p in polls if p["account"] == "demo-pitrade")
     assert ok["outcome"] == "ok" and ok["holdings"] == 4 and ok["source"] == "pitrade"
+
+
+def test_metrics_endpoint_of_the_running_daemon(start: Start, sandbox: Sandbox) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sandbox.set_fault("demo-bitz", "malformed")
+    process = start("1s", extra=f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    wait_for(lambda: len(balance_times(sandbox).get("demo-bitz", [])) >= 2, 10)
+    body = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert stop(process)[0] == 0
+    assert 'aggregator_polls_total{account="demo-bitz",source="bitz",outcome="failed",' \
+           'error_kind="malformed"}' in body
+    assert 'aggregator_last_success_timestamp_seconds{account="demo-pitrade"' in body
+    assert 'aggregator_holdings{account="demo-pitrade",source="pitrade"} 4' in body
