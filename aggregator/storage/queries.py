@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Select, func, or_, select
+from sqlalchemy import Engine, Select, func, literal, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
@@ -21,6 +21,7 @@ from aggregator.storage.tables import (
     polls,
     raw_responses,
 )
+from aggregator.storage.types import UtcTime
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,9 @@ def history(
             .correlate(holding_series)
             .scalar_subquery()
         )
-        query = query.where(holdings.c.valid_from >= func.coalesce(in_force, since),
+        # Typed, so SQLite compares epoch milliseconds with epoch milliseconds.
+        since_value = literal(since, UtcTime())
+        query = query.where(holdings.c.valid_from >= func.coalesce(in_force, since_value),
                             or_(holdings.c.valid_to.is_(None), holdings.c.valid_to > since))
     if until is not None:
         query = query.where(holdings.c.valid_from <= until)

@@ -164,3 +164,22 @@ def test_holdings_daily_is_the_end_of_each_utc_day(engine: Engine) -> None:
     assert days[:3] == [("2026-11-20", Decimal(2)), ("2026-11-21", Decimal(2)),
                         ("2026-11-22", Decimal(3))]
     assert len(days) == (datetime.now(UTC).date() - day1.date()).days + 1  # up to today
+
+
+def test_history_since_and_until(engine: Engine) -> None:
+    for i, amount in enumerate(["1", "2", "3", "4"]):
+        record_poll(engine, poll(T0 + timedelta(days=i), btc(amount)))
+    eth = Holding("ETH", Kind.CRYPTO, Decimal(5), None, None)
+    record_poll(engine, poll(T0 + timedelta(days=4), btc("4"), eth))
+
+    def totals(since: datetime, until: datetime | None = None) -> list[tuple[str, Decimal]]:
+        return [(i.asset, i.total) for i in queries.history(engine, "acc", since=since,
+                                                            until=until)]
+
+    # The interval in force at `since` is included; ETH began after `since`.
+    assert totals(T0 + timedelta(days=1, hours=12)) == [
+        ("BTC", Decimal(2)), ("BTC", Decimal(3)), ("BTC", Decimal(4)), ("ETH", Decimal(5))]
+    assert totals(T0 + timedelta(hours=1), T0 + timedelta(days=1, hours=1)) == [
+        ("BTC", Decimal(1)), ("BTC", Decimal(2))]
+    assert totals(T0 - timedelta(days=1)) == [
+        ("BTC", Decimal(n)) for n in range(1, 5)] + [("ETH", Decimal(5))]
