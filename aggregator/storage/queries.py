@@ -13,6 +13,7 @@ from sqlalchemy import Engine, Select, func, literal, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
+from aggregator.storage import answers
 from aggregator.storage.tables import (
     accounts,
     holding_series,
@@ -201,15 +202,21 @@ def recent_polls(engine: Engine, account: str | None = None, limit: int = 100) -
 
 def responses_of(engine: Engine, poll_id: int) -> list[ResponseRow]:
     """The raw answers a poll received, byte for byte."""
+    base = raw_responses.alias("base")
     query = (
-        select(poll_responses.c.seq, raw_responses)
+        select(poll_responses.c.seq, raw_responses, base.c.body.label("base_body"))
         .join(raw_responses, raw_responses.c.id == poll_responses.c.response_id)
+        .outerjoin(base, base.c.id == raw_responses.c.base_id)
         .where(poll_responses.c.poll_id == poll_id)
         .order_by(poll_responses.c.seq)
     )
     with engine.connect() as conn:
-        return [ResponseRow(r.seq, r.endpoint, r.http_status, r.content_type, bytes(r.body))
-                for r in conn.execute(query)]
+        return [
+            ResponseRow(r.seq, r.endpoint, r.http_status, r.content_type,
+                        answers.decode(r.encoding, bytes(r.body),
+                                       None if r.base_body is None else bytes(r.base_body)))
+            for r in conn.execute(query)
+        ]
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,10 @@ raw_responses = Table(
     Column("endpoint", Text, nullable=False),
     Column("http_status", SmallInteger, nullable=False),
     Column("content_type", Text),
+    # "plain", or "zdelta": zlib with the body of base_id (always plain) as dictionary;
+    # see aggregator/storage/answers.py. Failed answers are always plain.
+    Column("encoding", String(8), nullable=False, server_default=text("'plain'")),
+    Column("base_id", Integer, ForeignKey("raw_responses.id")),
     Column("body", LargeBinary, nullable=False),
 )
 

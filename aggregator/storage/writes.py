@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.errors import StorageError
 from aggregator.model import Holding, PollRecord, RawResponse
+from aggregator.storage import answers
 from aggregator.storage.database import WRITE
 from aggregator.storage.tables import (
     accounts,
@@ -30,6 +31,23 @@ _ACCOUNT = select(accounts.c.id, accounts.c.source).where(accounts.c.name == bin
 _NEW_ACCOUNT = insert(accounts).returning(accounts.c.id)
 _NEW_POLL = insert(polls).returning(polls.c.id)
 _RESPONSE = select(raw_responses.c.id).where(raw_responses.c.sha256 == bindparam("digest"))
+_LAST_OK_POLL = (
+    select(polls.c.id)
+    .where(polls.c.account_id == bindparam("account_id"), polls.c.status == "ok",
+           polls.c.id != bindparam("poll_id"))
+    .order_by(polls.c.finished_at.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_PREVIOUS_ANSWER = (
+    select(raw_responses.c.id, raw_responses.c.encoding, raw_responses.c.base_id,
+           raw_responses.c.body)
+    .join(poll_responses, poll_responses.c.response_id == raw_responses.c.id)
+    .where(poll_responses.c.poll_id == _LAST_OK_POLL,
+           raw_responses.c.endpoint == bindparam("endpoint"))
+    .limit(1)
+)
+_BASE_BODY = select(raw_responses.c.body).where(raw_responses.c.id == bindparam("id"))
 _CONFIRMED = (
     update(accounts)
     .where(accounts.c.id == bindparam("b_id"),
@@ -97,7 +115,8 @@ def _write(conn: Connection, record: PollRecord) -> PollWriteResult:
     ).scalar_one()
     for seq, response in enumerate(record.responses):
         conn.execute(insert(poll_responses), {
-            "poll_id": poll_id, "seq": seq, "response_id": _response_id(conn, response)})
+            "poll_id": poll_id, "seq": seq,
+            "response_id": _response_id(conn, response, account_id, poll_id)})
     if record.holdings is None:
         return PollWriteResult(poll_id, 0, 0)
     conn.execute(_CONFIRMED, {"b_id": account_id, "b_at": record.finished_at})
@@ -114,17 +133,37 @@ def _account_id(conn: Connection, name: str, source: str) -> int:
     return int(row.id)
 
 
-def _response_id(conn: Connection, response: RawResponse) -> int:
+def _response_id(conn: Connection, response: RawResponse, account_id: int,
+                 poll_id: int) -> int:
     head = f"{response.endpoint}\n{response.status}\n{response.content_type or ''}\n"
     digest = hashlib.sha256(head.encode() + response.body).digest()
     found = conn.execute(_RESPONSE, {"digest": digest}).scalar()
     if found is not None:
         return int(found)
+    encoding, stored, base_id = answers.PLAIN, response.body, None
+    if 200 <= response.status < 300:  # failures stay plain: readable with SQL alone
+        base = _delta_base(conn, account_id, poll_id, response.endpoint)
+        delta = answers.encode_delta(response.body, base[1]) if base else None
+        if base is not None and delta is not None:
+            encoding, stored, base_id = answers.DELTA, delta, base[0]
     # Another writer may store the same answer between the select and the insert.
     conn.execute(_insert_ignoring_duplicates(conn).values(
         sha256=digest, endpoint=response.endpoint, http_status=response.status,
-        content_type=response.content_type, body=response.body))
+        content_type=response.content_type, encoding=encoding, base_id=base_id, body=stored))
     return int(conn.execute(_RESPONSE, {"digest": digest}).scalar_one())
+
+
+def _delta_base(conn: Connection, account_id: int, poll_id: int, endpoint: str
+                ) -> tuple[int, bytes] | None:
+    """The plain answer the account's previous ok answer from ``endpoint`` is based on."""
+    row = conn.execute(_PREVIOUS_ANSWER, {"account_id": account_id, "poll_id": poll_id,
+                                          "endpoint": endpoint}).first()
+    if row is None:
+        return None
+    if row.encoding == answers.PLAIN:
+        return int(row.id), bytes(row.body)
+    base = conn.execute(_BASE_BODY, {"id": row.base_id}).scalar_one()
+    return int(row.base_id), bytes(base)
 
 
 def _insert_ignoring_duplicates(conn: Connection) -> Any:

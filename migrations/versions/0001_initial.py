@@ -83,6 +83,8 @@ def upgrade() -> None:
         sa.Column("endpoint", sa.Text, nullable=False),
         sa.Column("http_status", sa.SmallInteger, nullable=False),
         sa.Column("content_type", sa.Text),
+        sa.Column("encoding", sa.String(8), nullable=False, server_default=sa.text("'plain'")),
+        sa.Column("base_id", sa.Integer, sa.ForeignKey("raw_responses.id")),
         sa.Column("body", sa.LargeBinary, nullable=False),
     )
     op.create_table(

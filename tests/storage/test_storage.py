@@ -183,3 +183,28 @@ def test_history_since_and_until(engine: Engine) -> None:
         ("BTC", Decimal(1)), ("BTC", Decimal(2))]
     assert totals(T0 - timedelta(days=1)) == [
         ("BTC", Decimal(n)) for n in range(1, 5)] + [("ETH", Decimal(5))]
+
+
+def test_similar_answers_are_stored_as_deltas_and_read_back_exactly(engine: Engine) -> None:
+    def body(i: int) -> bytes:
+        # Like Bitz: the same balances, a new timestamp in every answer.
+        return (b'{"status":200,"msg":"","data":{"info":[' + b'{"name":"usdt","num":"500.25"},' * 20
+                + b'{"name":"btc","num":"0.1"}]},"time":%d,"microtime":"0.%08d %d"}'
+                % (1764000000 + i, i * 7919, 1764000000 + i))
+
+    ids = []
+    for i in range(3):
+        at = T0 + timedelta(minutes=i)
+        ids.append(record_poll(engine, poll(at, btc("1"), body=body(i))).poll_id)
+    failed = PollRecord("acc", "bitopro", T0, T0 + timedelta(minutes=5), None,
+                        [RawResponse("/accounts/balance", 500, body(9))],
+                        error_kind="server_error", error_message="HTTP 500")
+    ids.append(record_poll(engine, failed).poll_id)
+    assert [queries.responses_of(engine, i)[0].body for i in ids] == [
+        body(0), body(1), body(2), body(9)]
+    with engine.connect() as conn:
+        stored = conn.execute(text(
+            "SELECT encoding, base_id, length(body) FROM raw_responses ORDER BY id")).all()
+    assert [(e, b) for e, b, _ in stored] == [("plain", None), ("zdelta", 1), ("zdelta", 1),
+                                              ("plain", None)]
+    assert all(size < len(body(1)) / 4 for e, _, size in stored if e == "zdelta")
