@@ -25,6 +25,8 @@ EX_CONFIG = 78  # sysexits.h: configuration error
 
 HOLDING_COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked",
                    "observed_at")
+POLL_COLUMNS = ("id", "account", "started_at", "finished_at", "status", "error_kind",
+                "error_message", "attempt")
 DAILY_COLUMNS = ("day", "account", "source", "asset", "kind", "total", "available", "locked")
 HISTORY_COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked",
                    "valid_from", "valid_to")
@@ -90,6 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="one row per day (end of day in the configured timezone) "
                          "instead of one per change: for long ranges")
     history.add_argument("--format", choices=FORMATS, default="table")
+
+    polls = commands.add_parser("polls", parents=[config_opt], help="the latest polls",
+                                description="The latest polls, newest first, with their ids "
+                                "for `aggregator raw`.")
+    polls.add_argument("--account", metavar="NAME")
+    polls.add_argument("--failed", action="store_true", help="only failed polls")
+    polls.add_argument("--limit", type=int, default=20, metavar="N", help="default 20")
+    polls.add_argument("--format", choices=FORMATS, default="table")
+
+    raw = commands.add_parser("raw", parents=[config_opt],
+                              help="the raw answers a poll received",
+                              description="Print the answers of one poll byte for byte on "
+                              "stdout; a header per answer on stderr.")
+    raw.add_argument("poll_id", type=int, metavar="POLL_ID")
 
     report = commands.add_parser("report", parents=[config_opt], help="write a daily report",
                                  description="Write the HTML, CSV and text report of a day. "
@@ -223,10 +239,36 @@ def _report(args: argparse.Namespace, settings: Settings, engine: Engine) -> int
     return 0
 
 
+def _polls(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
+    from aggregator.storage import queries
+
+    rows = queries.recent_polls(engine, args.account, args.limit, failed_only=args.failed)
+    _print(render([dataclasses.asdict(r) for r in rows], POLL_COLUMNS, args.format))
+    return 0
+
+
+def _raw(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
+    from aggregator.storage import queries
+
+    answers = queries.responses_of(engine, args.poll_id)
+    if not answers:
+        print(f"aggregator: poll {args.poll_id} has no stored answer", file=sys.stderr)
+        return 1
+    for answer in answers:
+        print(f"# {answer.endpoint}: HTTP {answer.http_status}, "
+              f"{answer.content_type or 'no content type'}, {len(answer.body)} bytes",
+              file=sys.stderr, flush=True)
+        sys.stdout.buffer.write(answer.body + b"\n")
+        sys.stdout.flush()
+    return 0
+
+
 _DATABASE_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, Engine], int]] = {
     "db": _db,
     "holdings": _holdings,
     "history": _history,
+    "polls": _polls,
+    "raw": _raw,
     "report": _report,
 }
 

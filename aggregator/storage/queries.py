@@ -182,7 +182,8 @@ def history(
     ]
 
 
-def recent_polls(engine: Engine, account: str | None = None, limit: int = 100) -> list[PollRow]:
+def recent_polls(engine: Engine, account: str | None = None, limit: int = 100,
+                 failed_only: bool = False) -> list[PollRow]:
     """The latest polls, newest first."""
     query = (
         select(polls, accounts.c.name.label("account"))
@@ -192,6 +193,8 @@ def recent_polls(engine: Engine, account: str | None = None, limit: int = 100) -
     )
     if account is not None:
         query = query.where(accounts.c.name == account)
+    if failed_only:
+        query = query.where(polls.c.status == "failed")
     with engine.connect() as conn:
         return [
             PollRow(r.id, r.account, r.started_at, r.finished_at, r.status, r.error_kind,

@@ -180,3 +180,16 @@ def test_report_command_for_today_is_partial(
     assert {(r["account"], r["asset"]) for r in rows} == {
         (a.name, asset.upper()) for a in sandbox.accounts() for asset in a.balances
     } | {("pt", "USD")}
+
+
+def test_polls_and_raw_show_a_failed_answer(cli: Cli, config: Path, sandbox: Sandbox) -> None:
+    sandbox.set_fault("bz", "malformed")
+    assert cli("--config", str(config), "poll", "--account", "bz").code == 1
+    listed = cli("--config", str(config), "polls", "--failed", "--format", "json")
+    (failed,) = json.loads(listed.out)
+    assert (failed["account"], failed["error_kind"]) == ("bz", "malformed")
+    shown = cli("--config", str(config), "raw", str(failed["id"]))
+    assert shown.code == 0
+    assert shown.out.startswith('{"data": [tru')
+    assert "/Assets/getUserAssets: HTTP 200" in shown.err
+    assert cli("--config", str(config), "raw", "999999").code == 1
