@@ -50,6 +50,9 @@ def check_account(account: FakeAccount) -> None:
         raise ValueError(f"{account.name}: missing credentials {', '.join(missing)}")
 
 
+MAX_LOG = 200_000  # request log entries kept
+
+
 class State:
     """Accounts, their credential index, faults, nonces and tokens; thread-safe."""
 
@@ -133,7 +136,7 @@ class State:
             if last is not None and nonce <= last:
                 return False
             self.last_nonce[key] = nonce
-            self.accepted.setdefault(name, []).append(str(nonce))
+            self._accepted(name, str(nonce))
             return True
 
     def accept_unique(self, source: str, key: str, nonce: str, name: str, keep: float) -> bool:
@@ -149,11 +152,20 @@ class State:
                 for old in [n for n, t in seen.items() if now - t >= keep]:
                     del seen[old]
             seen[nonce] = now
-            self.accepted.setdefault(name, []).append(nonce)
+            self._accepted(name, nonce)
             return True
+
+    def _accepted(self, name: str, nonce: str) -> None:
+        kept = self.accepted.setdefault(name, [])
+        kept.append(nonce)
+        if len(kept) > MAX_LOG:
+            del kept[: MAX_LOG // 2]
 
     # log
 
     def log(self, entry: RequestLog) -> None:
         with self.lock:
             self.requests.append(entry)
+            if len(self.requests) > MAX_LOG:
+                # A demo left running for days must not grow without bound.
+                del self.requests[: MAX_LOG // 2]
