@@ -37,6 +37,10 @@ def open_database(url: str, **engine_options: Any) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed, **engine_options)
+        if parsed.get_backend_name() == "postgresql":
+            # A database that stops answering must fail the write, not hang the writer
+            # thread forever (the polls go on and say "not stored").
+            engine_options.setdefault("connect_args", {"connect_timeout": 10})
         return create_engine(parsed, pool_pre_ping=True, **engine_options)
     except (SQLAlchemyError, ImportError) as exc:
         raise StorageError(f"cannot open {describe(parsed)}: {exc}") from None
