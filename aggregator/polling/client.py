@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 import httpx
 
 from aggregator import __version__
@@ -13,6 +17,25 @@ TRANSPORTS = ("httpx", "aiohttp")
 # of CPU per poll at 1,000 accounts with 100 connections, 6 ms with 32), and a request
 # signed while queued goes out stale.
 MAX_CONNECTIONS = 32
+# One host may take at most this many of them: a dead exchange holding its requests until
+# they time out never starves the accounts on other hosts.
+MAX_PER_HOST = 24
+
+
+class RequestSlots:
+    """Admission to the HTTP client: ``total`` requests at once, ``per_host`` per host."""
+
+    def __init__(self, total: int = MAX_CONNECTIONS, per_host: int = MAX_PER_HOST) -> None:
+        self._total = asyncio.Semaphore(total)
+        self._per_host = per_host
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, host: str) -> AsyncIterator[None]:
+        # The host's slot first: requests queued for a saturated host hold no shared slot.
+        gate = self._hosts.setdefault(host, asyncio.Semaphore(self._per_host))
+        async with gate, self._total:
+            yield
 
 
 def make_client(max_connections: int = MAX_CONNECTIONS, transport: str = "httpx"

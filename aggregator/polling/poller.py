@@ -18,6 +18,7 @@ import httpx
 
 from aggregator import errors
 from aggregator.model import Holding, PollRecord, RawResponse
+from aggregator.polling.client import RequestSlots
 from aggregator.polling.ratelimit import RateLimits, TokenBucket
 from aggregator.polling.redact import Redactor
 from aggregator.sources.base import AccountConfig, Source
@@ -55,7 +56,7 @@ def prepare(config: AccountConfig, limits: RateLimits | None = None) -> Account:
 
 async def poll_once(
     client: httpx.AsyncClient, account: Account, clock: Clock = utcnow,
-    slots: asyncio.Semaphore | None = None,
+    slots: RequestSlots | None = None,
 ) -> PollRecord:
     """One attempt: every request of the source in order, then the parser."""
     config = account.config
@@ -72,7 +73,8 @@ async def poll_once(
                 if account.limiter is not None:
                     await account.limiter.acquire()
                 # A slot first, then signing inside send(): nothing waits signed.
-                async with slots or contextlib.nullcontext():
+                async with slots.hold(request.url.netloc.decode()) if slots \
+                        else contextlib.nullcontext():
                     answer = await client.send(request, auth=account.auth)
                 responses.append(_raw(answer, config.base_url, account.redactor))
                 if answer.status_code >= 400:
@@ -165,7 +167,7 @@ async def poll_until_deadline(
     deadline: float,
     policy: RetryPolicy = RetryPolicy(),
     clock: Clock = utcnow,
-    slots: asyncio.Semaphore | None = None,
+    slots: RequestSlots | None = None,
 ) -> list[PollRecord]:
     """Attempts until one succeeds, fails permanently, or ``deadline`` seconds pass.
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from aggregator.config import Settings
 from aggregator.errors import StorageError
 from aggregator.model import PollRecord
-from aggregator.polling.client import MAX_CONNECTIONS, make_client
+from aggregator.polling.client import MAX_CONNECTIONS, RequestSlots, make_client
 from aggregator.polling.poller import Account, poll_until_deadline, prepare
 from aggregator.polling.ratelimit import RateLimits
 from aggregator.storage.writes import PollWriteResult, record_poll
@@ -51,14 +51,14 @@ class PollService:
         self.limits = RateLimits(settings.rate_limits)
         self.accounts = {a.name: prepare(a, self.limits) for a in settings.accounts}
         self._client: httpx.AsyncClient | None = None
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: RequestSlots | None = None
         # One writer thread: SQLite allows one writer at a time anyway, and the event
         # loop never waits on a database lock.
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
 
     async def __aenter__(self) -> PollService:
         self._client = make_client(MAX_CONNECTIONS)
-        self._slots = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._slots = RequestSlots()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

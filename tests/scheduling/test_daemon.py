@@ -11,13 +11,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from aggregator.sources.sandbox import Sandbox, demo_accounts
+from aggregator.sources.sandbox import (
+    FakeAccount,
+    FakeBalance,
+    Sandbox,
+    account_tables,
+    demo_accounts,
+)
 from aggregator.storage import database
 from tests.e2e.conftest import write_config
 
@@ -232,3 +239,35 @@ def test_metrics_endpoint_of_the_running_daemon(start: Start, sandbox: Sandbox) 
            'error_kind="malformed"}' in body
     assert 'aggregator_last_success_timestamp_seconds{account="demo-pitrade"' in body
     assert 'aggregator_holdings{account="demo-pitrade",source="pitrade"} 4' in body
+
+
+def test_a_dead_host_does_not_starve_the_others(tmp_path: Path, sandbox: Sandbox,
+                                                sqlite: str) -> None:
+    # More hanging accounts on one host than the client has connections.
+    dead = [FakeAccount(f"dead-{i}", "bitz", {"api_key": f"k{i}", "api_secret": f"s{i}"},
+                        {"usdt": FakeBalance(Decimal(1))}) for i in range(40)]
+    with Sandbox(dead) as dead_host:
+        for account in dead:
+            dead_host.set_fault(account.name, "hang")
+        config = write_config(tmp_path / "config.toml", sandbox, sqlite, sandbox.accounts(),
+                              '[schedule]\ninterval = "1s"\n[rate_limits]\nbitz = "1000/s"\n')
+        # A long interval, so each hung request keeps its slot for the whole deadline.
+        tables = account_tables(dead_host, dead).replace(
+            "source = 'bitz'", "source = 'bitz'\ninterval = '60s'")
+        config.write_text(config.read_text() + "\n" + tables)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+            cwd=tmp_path, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda: dead_host.count("/getUserAssets") >= 24, 15)
+            healthy = [a.name for a in sandbox.accounts()]
+            seen = {n: len(balance_times(sandbox).get(n, [])) for n in healthy}
+            wait_for(lambda: all(len(balance_times(sandbox).get(n, [])) >= seen[n] + 3
+                                 for n in healthy), 10)
+        finally:
+            code, err, _ = stop(process)
+    assert code == 0, err
+    for name in healthy:
+        times = balance_times(sandbox)[name]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert max(gaps[-3:]) <= 2.1, (name, gaps)
