@@ -208,3 +208,14 @@ def test_similar_answers_are_stored_as_deltas_and_read_back_exactly(engine: Engi
     assert [(e, b) for e, b, _ in stored] == [("plain", None), ("zdelta", 1), ("zdelta", 1),
                                               ("plain", None)]
     assert all(size < len(body(1)) / 4 for e, _, size in stored if e == "zdelta")
+
+
+def test_schema_revision_constant_is_the_newest_migration() -> None:
+    from importlib.resources import files
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(files("aggregator.migrations")))
+    assert ScriptDirectory.from_config(config).get_current_head() == database.SCHEMA_REVISION
