@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from aggregator.amounts import exact_sum, subtract
 from aggregator.reports.model import (
@@ -101,8 +101,11 @@ def _totals(lines: Sequence[HoldingLine], before: Iterable[queries.HoldingRow]
 
 def _health(engine: Engine, start: datetime, end: datetime) -> list[AccountHealth]:
     with engine.connect() as conn:
+        first_poll = (select(func.min(polls.c.finished_at))
+                      .where(polls.c.account_id == accounts.c.id).scalar_subquery())
         names = conn.execute(
-            select(accounts.c.id, accounts.c.name, accounts.c.source).order_by(accounts.c.name)
+            select(accounts.c.id, accounts.c.name, accounts.c.source,
+                   first_poll.label("first_poll")).order_by(accounts.c.name)
         ).all()
         rows = conn.execute(
             select(polls.c.account_id, polls.c.finished_at, polls.c.status, polls.c.error_kind,
@@ -125,7 +128,9 @@ def _health(engine: Engine, start: datetime, end: datetime) -> list[AccountHealt
                            if status != "ok"), None)
         successes = [at for at, status, _, _ in day_polls if status == "ok"]
         last_success = successes[-1] if successes else _last_success(engine, account.id, start)
-        edges = [start, *successes, end]
+        # An account first polled during the day was not failing before that.
+        begin = max(start, account.first_poll) if account.first_poll else start
+        edges = [begin, *successes, end]
         gap = max((b - a for a, b in itertools.pairwise(edges)), default=None)
         health.append(AccountHealth(account.name, account.source, len(day_polls),
                                     dict(failures), last_error, gap, last_success))
