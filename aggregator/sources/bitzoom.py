@@ -101,11 +101,11 @@ def unwrap(body: Any) -> Any:
     if "code" in body:
         # {"code":0,"msg":"success","data":...}
         code, message = body["code"], body.get("msg")
-        ok = code == 0
+        ok = _integer(code) and code == 0  # False == 0 in Python: not a success
     elif "success" in body:
         # {"traceid":..,"errorCode":200,"errorMessage":..,"success":true,"data":..,...}
         code, message = body.get("errorCode"), body.get("errorMessage")
-        ok = body["success"] is True and code == 200
+        ok = body["success"] is True and _integer(code) and code == 200
     else:
         raise errors.SchemaMismatch("body: neither a 'code' nor a 'success' envelope")
     if not ok:
@@ -116,6 +116,10 @@ def unwrap(body: Any) -> Any:
         raise error(text)
     expect("data" in body, "body: envelope without 'data'")
     return body["data"]
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def parse_balances(responses: Sequence[RawResponse]) -> list[Holding]:

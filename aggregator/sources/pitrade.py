@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -49,7 +50,19 @@ def _detail(value: object) -> Detail:
         return canonical(value)
     if value is None or isinstance(value, str | bool | int):
         return value
-    return None
+    return _compact_json(value)  # nested objects and lists are kept as JSON text
+
+
+def _compact_json(value: object) -> str:
+    """JSON text with exact numbers: json.dumps cannot write a Decimal without a float."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_compact_json(v)}"
+                              for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_compact_json(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return canonical(value)
+    return json.dumps(value)
 
 
 def parse_portfolio(responses: Sequence[RawResponse]) -> list[Holding]:
