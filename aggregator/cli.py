@@ -10,21 +10,19 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aggregator import __version__
 from aggregator.config import Settings, config_path, load_config
 from aggregator.errors import ConfigError, StorageError
 from aggregator.logs import LOG_FORMATS, setup_logging
-from aggregator.output import FORMATS, render
+from aggregator.output import FORMATS, HOLDING_COLUMNS, render
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 
-HOLDING_COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked",
-                   "observed_at")
 POLL_COLUMNS = ("id", "account", "started_at", "finished_at", "status", "error_kind",
                 "error_message", "attempt")
 DAILY_COLUMNS = ("day", "account", "source", "asset", "kind", "total", "available", "locked")
@@ -200,7 +198,7 @@ def _holdings(args: argparse.Namespace, settings: Settings, engine: Engine) -> i
     from aggregator.storage import queries
 
     rows = queries.holdings_at(engine, at=args.at, account_names=args.account)
-    _print(render([_holding_row(r) for r in rows], HOLDING_COLUMNS, args.format))
+    _print(render([dataclasses.asdict(r) for r in rows], HOLDING_COLUMNS, args.format))
     return 0
 
 
@@ -217,7 +215,7 @@ def _history(args: argparse.Namespace, settings: Settings, engine: Engine) -> in
         return 0
     intervals = queries.history(engine, args.account, asset=args.asset, since=args.since,
                                 until=args.until)
-    _print(render([_history_row(r) for r in intervals], HISTORY_COLUMNS, args.format))
+    _print(render([dataclasses.asdict(r) for r in intervals], HISTORY_COLUMNS, args.format))
     return 0
 
 
@@ -290,17 +288,6 @@ async def _poll(settings: Settings, names: list[str]) -> int:
     for outcome in outcomes:
         print(describe(outcome))
     return 0 if all(o.ok for o in outcomes) else 1
-
-
-def _holding_row(row: Any) -> dict[str, Any]:
-    data = dataclasses.asdict(row)
-    return {**{c: data.get(c) for c in HOLDING_COLUMNS}, "valid_from": data.get("valid_from"),
-            "details": data.get("details") or {}}
-
-
-def _history_row(row: Any) -> dict[str, Any]:
-    data = dataclasses.asdict(row)
-    return {**{c: data.get(c) for c in HISTORY_COLUMNS}, "details": data.get("details") or {}}
 
 
 def _print(text: str) -> None:

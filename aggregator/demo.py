@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 from pathlib import Path
 
 from sqlalchemy import Engine
 
 from aggregator.config import load_config
-from aggregator.output import render
+from aggregator.output import HOLDING_COLUMNS, render
 from aggregator.scheduling.daemon import run_daemon
 from aggregator.sources.sandbox import Sandbox, account_tables
 from aggregator.sources.sandbox.scenarios import demo_accounts
 from aggregator.storage import database, queries
 
-COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked", "observed_at")
 CHANGE_COLUMNS = ("account", "asset", "before", "after", "at")
 
 
@@ -47,7 +47,8 @@ def run_demo(folder: Path, duration: float | None = 10.0, interval: float = 2.0)
         engine = database.open_database(settings.database_url)
         try:
             print("Holdings now:")
-            print(render([_row(r) for r in queries.holdings_at(engine)], COLUMNS, "table"))
+            rows = [dataclasses.asdict(r) for r in queries.holdings_at(engine)]
+            print(render(rows, HOLDING_COLUMNS, "table"))
             changes = _changes(engine, [a.name for a in settings.accounts])
             print("What changed while the demo ran:")
             print(render(changes, CHANGE_COLUMNS, "table"))
@@ -58,10 +59,6 @@ def run_demo(folder: Path, duration: float | None = 10.0, interval: float = 2.0)
           f"  sqlite3 {folder / 'holdings.db'} 'SELECT * FROM holdings_history'",
           file=sys.stderr)
     return 0
-
-
-def _row(row: queries.HoldingRow) -> dict[str, object]:
-    return {c: getattr(row, c) for c in COLUMNS}
 
 
 def _changes(engine: Engine, accounts: list[str]) -> list[dict[str, object]]:

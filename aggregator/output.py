@@ -13,6 +13,9 @@ from typing import Any
 from aggregator.amounts import canonical
 
 FORMATS = ("table", "json", "csv")
+# What `holdings` shows in a table and CSV (JSON has every field).
+HOLDING_COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked",
+                   "observed_at")
 
 
 def iso_utc(moment: datetime | None) -> str | None:

@@ -45,7 +45,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 PG_ADMIN = os.environ.get("AGGREGATOR_TEST_PG_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -90,16 +90,34 @@ def epoch(value: Any) -> float | None:
     return int(value) / 1000
 
 
-class Database(Protocol):
+class Database:
+    """The bench's read side; subclasses say how to query and which error means "no
+    tables yet"."""
+
     url: str
+    not_yet: type[Exception] = Exception
 
-    def progress(self) -> Progress: ...
-    def failures(self) -> list[tuple[str, str | None, int]]: ...
-    def ok_accounts(self) -> int: ...
-    def close(self) -> None: ...
+    def _query(self, sql: str) -> list[Any]:
+        raise NotImplementedError
+
+    def progress(self) -> Progress:
+        try:
+            rows, accounts, first, last = self._query(PROGRESS_SQL)[0]
+        except self.not_yet:  # not created or not migrated yet
+            return Progress()
+        return Progress(rows, accounts, epoch(first), epoch(last))
+
+    def failures(self) -> list[tuple[str, str | None, int]]:
+        return [tuple(r) for r in self._query(FAILURES_SQL)]
+
+    def ok_accounts(self) -> int:
+        return int(self._query(LAST_OK_SQL)[0][0])
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
-class SqliteDatabase:
+class SqliteDatabase(Database):
     """Read with a read-only sqlite3 connection, so the bench never takes a write lock."""
 
     def __init__(self, folder: Path) -> None:
@@ -112,21 +130,13 @@ class SqliteDatabase:
             if not self.path.exists():
                 raise sqlite3.OperationalError("no database yet")
             self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
-        return self._conn.execute(sql).fetchall()
-
-    def progress(self) -> Progress:
         try:
-            rows, accounts, first, last = self._query(PROGRESS_SQL)[0]
-        except sqlite3.OperationalError:  # not created or not migrated yet
-            self.close()
-            return Progress()
-        return Progress(rows, accounts, epoch(first), epoch(last))
+            return self._conn.execute(sql).fetchall()
+        except sqlite3.OperationalError:
+            self.close()  # reopen once the daemon has created the tables
+            raise
 
-    def failures(self) -> list[tuple[str, str | None, int]]:
-        return [tuple(r) for r in self._query(FAILURES_SQL)]
-
-    def ok_accounts(self) -> int:
-        return int(self._query(LAST_OK_SQL)[0][0])
+    not_yet = sqlite3.OperationalError
 
     def close(self) -> None:
         if self._conn is not None:
@@ -134,12 +144,14 @@ class SqliteDatabase:
             self._conn = None
 
 
-class PostgresDatabase:
+class PostgresDatabase(Database):
     """A throwaway database on the test server, dropped at the end."""
 
     def __init__(self) -> None:
         from sqlalchemy import create_engine
+        from sqlalchemy.exc import ProgrammingError
 
+        self.not_yet = ProgrammingError  # relation "polls" does not exist yet
         self._admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         self.name = f"bench_daemon_{uuid.uuid4().hex[:10]}"
         self._run_admin(f'CREATE DATABASE "{self.name}"')
@@ -158,21 +170,6 @@ class PostgresDatabase:
 
         with self._engine.connect() as conn:
             return list(conn.execute(text(sql)).all())
-
-    def progress(self) -> Progress:
-        from sqlalchemy.exc import ProgrammingError
-
-        try:
-            rows, accounts, first, last = self._query(PROGRESS_SQL)[0]
-        except ProgrammingError:  # relation "polls" does not exist yet
-            return Progress()
-        return Progress(rows, accounts, epoch(first), epoch(last))
-
-    def failures(self) -> list[tuple[str, str | None, int]]:
-        return [tuple(r) for r in self._query(FAILURES_SQL)]
-
-    def ok_accounts(self) -> int:
-        return int(self._query(LAST_OK_SQL)[0][0])
 
     def close(self) -> None:
         self._engine.dispose()

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, text
@@ -50,7 +51,8 @@ def write_config(folder: Path, accounts: Path, url: str) -> Path:
     return path
 
 
-async def cpu_per_poll(account: Account, transport: str, polls: int, engine: object) -> float:
+async def cpu_per_poll(account: Account, transport: str, polls: int,
+                       engine: Engine | None) -> float:
     async with make_client(transport=transport) as client:
         for _ in range(20):  # warm up: connections, token, caches
             await poll_once(client, account)
@@ -59,7 +61,7 @@ async def cpu_per_poll(account: Account, transport: str, polls: int, engine: obj
             record = await poll_once(client, account)
             assert record.error_kind is None, record.error_message
             if engine is not None:
-                record_poll(engine, record)  # type: ignore[arg-type]
+                record_poll(engine, record)
         return (time.process_time() - start) / polls * 1000
 
 
@@ -70,29 +72,31 @@ def checkpoint(engine: Engine) -> None:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def sqlite_bytes(path: Path) -> int:
+def sqlite_bytes(engine: Engine) -> int:
+    path = Path(str(engine.url.database))
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
-def pg_bytes(engine: object) -> int:
-    with engine.connect() as conn:  # type: ignore[attr-defined]
+def pg_bytes(engine: Engine) -> int:
+    with engine.connect() as conn:
         return int(conn.execute(text(
             "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
             "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind = 'r'")).scalar())
+            "WHERE n.nspname = 'public' AND c.relkind = 'r'")).scalar_one())
 
 
-async def unchanged_bytes(account: Account, url: str, polls: int, measure: object) -> int:
+async def unchanged_bytes(account: Account, url: str, polls: int,
+                          measure: Callable[[Engine], int]) -> int:
     engine = database.open_database(url)
     database.upgrade(engine)
     async with make_client() as client:
         record_poll(engine, await poll_once(client, account))
         checkpoint(engine)
-        before = measure(engine)  # type: ignore[operator]
+        before = measure(engine)
         for _ in range(polls):
             record_poll(engine, await poll_once(client, account))
         checkpoint(engine)
-        after = measure(engine)  # type: ignore[operator]
+        after = measure(engine)
     engine.dispose()
     return int(after) - int(before)
 
@@ -132,11 +136,10 @@ def main() -> None:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
                     conn.execute(text(f'CREATE DATABASE "{name}"'))
+                size_db = folder / f"{config.name}-size.db"
                 sizes = [
-                    asyncio.run(unchanged_bytes(
-                        account, f"sqlite:///{folder / (config.name + '-size.db')}",
-                        args.unchanged,
-                        lambda e, p=folder / (config.name + "-size.db"): sqlite_bytes(p))),
+                    asyncio.run(unchanged_bytes(account, f"sqlite:///{size_db}", args.unchanged,
+                                                sqlite_bytes)),
                     asyncio.run(unchanged_bytes(account, pg_url, args.unchanged, pg_bytes)),
                 ]
             finally:

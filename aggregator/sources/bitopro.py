@@ -27,11 +27,7 @@ BALANCE_PATH = "/accounts/balance"
 FIAT = frozenset({"TWD"})
 
 # 409 is BitoPro's "local machine time mismatch"; 400 also answers a refused nonce.
-STATUS_ERRORS: dict[int, type[errors.SourceError]] = {
-    401: errors.BadCredentials,
-    403: errors.PermissionDenied,
-    409: errors.ClockSkew,
-}
+STATUS_ERRORS: dict[int, type[errors.SourceError]] = {409: errors.ClockSkew}
 
 
 @dataclass(frozen=True, kw_only=True)

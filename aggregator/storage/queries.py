@@ -25,8 +25,10 @@ from aggregator.storage.tables import (
 from aggregator.storage.types import UtcTime
 
 
-@dataclass(frozen=True)
-class HoldingRow:
+@dataclass(frozen=True, kw_only=True)
+class Amounts:
+    """One account's holding of one asset; the rows below say when."""
+
     account: str
     source: str
     asset: str
@@ -34,23 +36,26 @@ class HoldingRow:
     total: Decimal
     available: Decimal | None
     locked: Decimal | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HoldingRow(Amounts):
     observed_at: datetime  # when the poll that last confirmed this value finished
     valid_from: datetime
     details: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class IntervalRow:
-    account: str
-    source: str
-    asset: str
-    kind: str
-    total: Decimal
-    available: Decimal | None
-    locked: Decimal | None
+@dataclass(frozen=True, kw_only=True)
+class IntervalRow(Amounts):
     valid_from: datetime
     valid_to: datetime | None
     details: dict[str, Any]
+
+
+def _amounts(row: Any) -> dict[str, Any]:
+    return {"account": row.account, "source": row.source, "asset": row.asset,
+            "kind": row.kind, "total": row.total, "available": row.available,
+            "locked": row.locked}
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,8 @@ def holdings_at(
     except SQLAlchemyError as exc:
         raise StorageError(f"reading holdings failed: {exc}") from None
     return [
-        HoldingRow(r.account, r.source, r.asset, r.kind, r.total, r.available, r.locked,
-                   confirmed.get(r.account_id, r.valid_from), r.valid_from, dict(r.details))
+        HoldingRow(**_amounts(r), observed_at=confirmed.get(r.account_id, r.valid_from),
+                   valid_from=r.valid_from, details=dict(r.details))
         for r in rows
     ]
 
@@ -176,8 +181,8 @@ def history(
     except SQLAlchemyError as exc:
         raise StorageError(f"reading history failed: {exc}") from None
     return [
-        IntervalRow(r.account, r.source, r.asset, r.kind, r.total, r.available, r.locked,
-                    r.valid_from, r.valid_to, dict(r.details))
+        IntervalRow(**_amounts(r), valid_from=r.valid_from, valid_to=r.valid_to,
+                    details=dict(r.details))
         for r in rows
     ]
 
@@ -222,16 +227,9 @@ def responses_of(engine: Engine, poll_id: int) -> list[ResponseRow]:
         ]
 
 
-@dataclass(frozen=True)
-class DayRow:
+@dataclass(frozen=True, kw_only=True)
+class DayRow(Amounts):
     day: date
-    account: str
-    source: str
-    asset: str
-    kind: str
-    total: Decimal
-    available: Decimal | None
-    locked: Decimal | None
 
 
 def daily(
@@ -250,7 +248,6 @@ def daily(
         at = min(end, now) - timedelta(milliseconds=1)
         for r in holdings_at(engine, at, [account]):
             if asset is None or r.asset == asset.upper():
-                rows.append(DayRow(day, r.account, r.source, r.asset, r.kind, r.total,
-                                   r.available, r.locked))
+                rows.append(DayRow(day=day, **_amounts(r)))
         day += timedelta(days=1)
     return rows
