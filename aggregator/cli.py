@@ -274,20 +274,30 @@ _DATABASE_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, Engine], i
 async def _poll(settings: Settings, names: list[str]) -> int:
     from aggregator.polling.service import PollService, describe
     from aggregator.storage import database
+    from aggregator.storage.writer import PollWriter
 
     unknown = sorted(set(names) - {a.name for a in settings.accounts})
     if unknown:
         raise ConfigError([f"{settings.path}: no account named {n!r}" for n in unknown])
-    engine = database.open_database(settings.database_url)
+    writer_settings = settings.writer_settings()
+    engine = database.open_database(settings.database_url, write_timeout=writer_settings.timeout)
+    writer = PollWriter(engine, writer_settings)
     try:
-        database.upgrade(engine)
-        async with PollService(settings, engine) as service:
+        await writer.start()
+        async with PollService(settings.accounts, settings.poll_settings(), writer) as service:
             outcomes = await service.poll_all(names)
+        # Whatever waits (this run's polls or an earlier run's) gets one deadline to land.
+        await writer.close(writer_settings.timeout + 5)
     finally:
         engine.dispose()
     for outcome in outcomes:
         print(describe(outcome))
-    return 0 if all(o.ok for o in outcomes) else 1
+    waiting = writer.health().spooled
+    if waiting:
+        print(f"aggregator: database unavailable: {waiting} polls wait in {writer.spool.path}; "
+              "`aggregator run` or the next `poll` stores them", file=sys.stderr)
+    # A poll not yet in the database is not done, though it is kept.
+    return 0 if all(o.ok for o in outcomes) and not waiting else 1
 
 
 def _print(text: str) -> None:

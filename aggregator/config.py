@@ -20,9 +20,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from aggregator.errors import ConfigError
 from aggregator.model import Secret
 from aggregator.polling.ratelimit import Rate, parse_rate
+from aggregator.polling.service import PollSettings
 from aggregator.reports.mail import SECURITY, SmtpSettings
 from aggregator.sources.base import AccountConfig, Duration
 from aggregator.sources.registry import SOURCES
+from aggregator.storage.database import describe as describe_database
+from aggregator.storage.database import sqlite_file
+from aggregator.storage.spool import DEFAULT_MAX_BYTES
+from aggregator.storage.spool import default_path as default_spool_path
+from aggregator.storage.writer import WriterSettings
 
 DEFAULT_PATH = Path("/etc/aggregator/config.toml")
 DEFAULT_DATABASE_URL = "sqlite:////var/lib/aggregator/holdings.db"
@@ -44,10 +50,22 @@ class Settings:
     rate_limits: Mapping[str, Rate] = field(default_factory=dict)
     metrics_listen: str | None = None  # "127.0.0.1:9464"; off when None
     smtp: SmtpSettings | None = None  # mail the nightly report; off when None
+    database_timeout: Duration = Duration(10.0)  # one database call, client side
+    spool_path: Path | None = None  # None: spool.default_path for the database
+    spool_max_bytes: int = DEFAULT_MAX_BYTES
     accounts: tuple[AccountConfig, ...] = ()
 
     def interval_of(self, account: AccountConfig) -> Duration:
         return account.interval or self.interval
+
+    def poll_settings(self) -> PollSettings:
+        return PollSettings(deadline=self.poll_deadline.seconds, rate_limits=self.rate_limits)
+
+    def writer_settings(self) -> WriterSettings:
+        path = self.spool_path or default_spool_path(
+            describe_database(self.database_url), sqlite_file=sqlite_file(self.database_url))
+        return WriterSettings(spool_path=path, timeout=self.database_timeout.seconds,
+                              spool_max_bytes=self.spool_max_bytes)
 
 
 def config_path(cli_value: str | None, environ: Mapping[str, str] = os.environ) -> Path:
@@ -69,6 +87,21 @@ def parse_duration(text: object) -> Duration:
     if seconds < 1:
         raise ValueError(f"{text!r} is shorter than 1s")
     return Duration(seconds)
+
+
+_SIZE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB)")
+_SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+
+
+def parse_size(text: object) -> int:
+    """A size in bytes written "512KiB", "16MiB" or "1GiB"."""
+    match = _SIZE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError('expected a size such as "16MiB" or "1GiB"')
+    size = int(match[1]) * _SIZE_UNITS[match[2]]
+    if size < 1024:
+        raise ValueError(f"{text!r} is smaller than 1KiB")
+    return size
 
 
 class _Problems:
@@ -117,16 +150,30 @@ def _settings(
     raw: dict[str, Any], path: Path, problems: _Problems, environ: Mapping[str, str]
 ) -> Settings:
     _unknown(raw, {"database", "schedule", "report", "poll", "rate_limits", "metrics",
-                   "accounts"}, "", problems)
+                   "spool", "accounts"}, "", problems)
     values: dict[str, Any] = {}
 
     database = _table(raw, "database", problems)
-    _unknown(database, {"url"}, "database", problems)
+    _unknown(database, {"url", "timeout"}, "database", problems)
     if "url" in database:
         if isinstance(database["url"], str) and database["url"]:
             values["database_url"] = database["url"]
         else:
             problems.add("database.url", "must be a non-empty string")
+    if "timeout" in database:
+        _convert(lambda: parse_duration(database["timeout"]), "database.timeout",
+                 "database_timeout", values, problems)
+
+    spool = _table(raw, "spool", problems)
+    _unknown(spool, {"path", "max_size"}, "spool", problems)
+    if "path" in spool:
+        if isinstance(spool["path"], str) and spool["path"]:
+            values["spool_path"] = Path(spool["path"])
+        else:
+            problems.add("spool.path", "must be a non-empty string")
+    if "max_size" in spool:
+        _convert(lambda: parse_size(spool["max_size"]), "spool.max_size", "spool_max_bytes",
+                 values, problems)
 
     schedule = _table(raw, "schedule", problems)
     _unknown(schedule, {"interval", "report_time", "timezone"}, "schedule", problems)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.storage import database
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -43,7 +45,7 @@ def test_db_upgrade_twice_from_another_folder(installed: Path, tmp_path: Path,
             [str(installed / "bin" / "aggregator"), "--config", str(config), "db", "upgrade"],
             cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 0, result.stderr
-        assert "revision 0002" in result.stderr
+        assert f"revision {database.SCHEMA_REVISION}" in result.stderr
     where = subprocess.run(
         [sys.executable, "-c", "import aggregator.migrations as m; print(m.__file__)"],
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True).stdout

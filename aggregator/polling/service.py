@@ -5,56 +5,65 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import Engine
 
-from aggregator.config import Settings
-from aggregator.errors import StorageError
 from aggregator.model import PollRecord
 from aggregator.polling.client import MAX_CONNECTIONS, RequestSlots, make_client
 from aggregator.polling.poller import Account, poll_until_deadline, prepare
-from aggregator.polling.ratelimit import RateLimits
-from aggregator.storage.writes import PollWriteResult, record_poll
+from aggregator.polling.ratelimit import Rate, RateLimits
+from aggregator.sources.base import AccountConfig
+from aggregator.storage.writer import PollWriter, Stored
+from aggregator.storage.writes import PollWriteResult
 
 log = logging.getLogger("aggregator.poll")
 
 
 @dataclass(frozen=True)
+class PollSettings:
+    """What polling needs to know; the config builds it (polling never reads the config)."""
+
+    deadline: float = 60.0  # seconds for one poll with its retries
+    rate_limits: Mapping[str, Rate] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PollOutcome:
-    """One account's poll as stored: its attempts and what the last one changed."""
+    """One account's poll: its attempts and where they were stored."""
 
     account: str
     records: list[PollRecord]
-    written: PollWriteResult | None  # None when the database refused the poll
+    stored: Stored  # of the last attempt
     seconds: float
-    storage_error: str | None = None
 
     @property
     def final(self) -> PollRecord:
         return self.records[-1]
 
     @property
+    def written(self) -> PollWriteResult | None:
+        """What the database write changed; None while the poll waits in the spool."""
+        return self.stored.written
+
+    @property
     def ok(self) -> bool:
-        return self.final.error_kind is None and self.written is not None
+        """The poll succeeded and is kept (in the database or, for now, the spool)."""
+        return self.final.error_kind is None and self.stored.kept
 
 
 class PollService:
-    """Owns the HTTP client, the prepared accounts and the single database writer thread."""
+    """Owns the HTTP client and the prepared accounts; hands every record to the writer."""
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, accounts: Sequence[AccountConfig], settings: PollSettings,
+                 writer: PollWriter) -> None:
         self.settings = settings
-        self.engine = engine
+        self.writer = writer
         self.limits = RateLimits(settings.rate_limits)
-        self.accounts = {a.name: prepare(a, self.limits) for a in settings.accounts}
+        self.accounts = {a.name: prepare(a, self.limits) for a in accounts}
         self._client: httpx.AsyncClient | None = None
         self._slots: RequestSlots | None = None
-        # One writer thread: SQLite allows one writer at a time anyway, and the event
-        # loop never waits on a database lock.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-writer")
 
     async def __aenter__(self) -> PollService:
         self._client = make_client(MAX_CONNECTIONS)
@@ -64,29 +73,21 @@ class PollService:
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
             await self._client.aclose()
-        self._writer.shutdown(wait=True)
 
     async def poll(self, account: Account, deadline: float | None = None) -> PollOutcome:
         """Poll with retries until ``deadline`` seconds (default: the configured one)."""
         assert self._client is not None, "use PollService as an async context manager"
         began = time.monotonic()
         records = await poll_until_deadline(
-            self._client, account, deadline or self.settings.poll_deadline.seconds,
-            slots=self._slots,
+            self._client, account, deadline or self.settings.deadline, slots=self._slots,
         )
-        loop = asyncio.get_running_loop()
-        written: PollWriteResult | None = None
-        problem = None
-        try:
-            for record in records:
-                written = await loop.run_in_executor(self._writer, record_poll, self.engine,
-                                                     record)
-        except StorageError as exc:
-            # The database is down or full: say so, keep polling the other accounts.
-            written, problem = None, str(exc)
-        outcome = PollOutcome(account.name, records, written, time.monotonic() - began,
-                              problem)
-        log.info("%s", describe(outcome), extra={"poll": fields(outcome)})
+        # Every attempt is kept, in order: failed attempts are visible in the poll log.
+        for record in records:
+            stored = await self.writer.store(record)
+        outcome = PollOutcome(account.name, records, stored, time.monotonic() - began)
+        level = (logging.INFO if outcome.final.error_kind is None else logging.WARNING) \
+            if stored.kept else logging.ERROR
+        log.log(level, "%s", describe(outcome), extra={"poll": fields(outcome)})
         return outcome
 
     async def poll_all(self, names: Sequence[str] = ()) -> list[PollOutcome]:
@@ -97,29 +98,35 @@ class PollService:
 def fields(outcome: PollOutcome) -> dict[str, object]:
     """The poll line as data, for --log-format json."""
     final = outcome.final
+    written = outcome.written
     return {
         "account": outcome.account,
         "source": final.source,
-        "outcome": final.status if outcome.written is not None else "not_stored",
+        "outcome": final.status if outcome.stored.kept else "not_stored",
+        "stored": outcome.stored.where,
         "seconds": round(outcome.seconds, 3),
         "attempts": len(outcome.records),
         "holdings": None if final.holdings is None else len(final.holdings),
-        "changed": None if outcome.written is None
-        else outcome.written.opened + outcome.written.closed,
+        "changed": None if written is None else written.opened + written.closed,
         "error_kind": final.error_kind,
     }
 
 
 def describe(outcome: PollOutcome) -> str:
-    """One line per poll: account, outcome, duration, changes, error kind."""
-    final = outcome.final
-    if outcome.written is None:
-        return f"{outcome.account}: not stored: {outcome.storage_error}"
+    """One line per poll: account, outcome, duration, changes, error kind, where kept."""
+    final, stored = outcome.final, outcome.stored
     tries = f", {len(outcome.records)} attempts" if len(outcome.records) > 1 else ""
+    if stored.written is not None:
+        kept = ""
+    elif stored.kept:
+        kept = ", spooled" if stored.where == "spool" else ", held in memory"
+    else:
+        kept = ", NOT STORED (database, spool and memory queue full)"
     if final.error_kind is None:
         count = len(final.holdings or ())
-        changed = outcome.written.opened + outcome.written.closed
-        return (f"{outcome.account}: ok, {count} holdings, {changed} interval changes, "
-                f"{outcome.seconds:.2f}s{tries}")
+        changed = ("" if stored.written is None
+                   else f", {stored.written.opened + stored.written.closed} interval changes")
+        return (f"{outcome.account}: ok, {count} holdings{changed}, "
+                f"{outcome.seconds:.2f}s{tries}{kept}")
     return (f"{outcome.account}: failed [{final.error_kind}] {final.error_message}, "
-            f"{outcome.seconds:.2f}s{tries}")
+            f"{outcome.seconds:.2f}s{tries}{kept}")

@@ -15,14 +15,18 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.config import Settings
+from aggregator.errors import StorageError
 from aggregator.polling.poller import Account
 from aggregator.polling.service import PollOutcome, PollService
 from aggregator.reports.mail import MailError
 from aggregator.reports.nightly import missed_days, write_day
 from aggregator.scheduling.notify import Notifier
 from aggregator.storage import database
+from aggregator.storage.writer import Health, PollWriter
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from aggregator.scheduling.metrics import Metrics
 
 log = logging.getLogger("aggregator.daemon")
@@ -39,15 +43,23 @@ def poll_deadline(settings: Settings, interval: float) -> float:
 
 
 class Daemon:
-    def __init__(self, settings: Settings, service: PollService, notifier: Notifier) -> None:
+    def __init__(self, settings: Settings, service: PollService, notifier: Notifier,
+                 engine: Engine) -> None:
         self.settings = settings
         self.service = service
         self.notifier = notifier
+        self.engine = engine
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self.running: dict[str, asyncio.Task[PollOutcome | None]] = {}
+        # The last poll of each account, and which of them failed: kept up to date per
+        # poll, so the status line costs the same with 10 accounts or 10,000.
         self.last: dict[str, PollOutcome] = {}
+        self.failing: set[str] = set()
+        self.latest: PollOutcome | None = None
         self.stop = asyncio.Event()
         self.metrics: Metrics | None = None
+        service.writer.on_change = self.health_changed
+        self._database_was_up = True
 
     def schedule(self) -> None:
         now = datetime.now(UTC)
@@ -74,15 +86,18 @@ class Daemon:
         """Every due report: yesterday's, and after downtime each missed day once."""
         settings = self.settings
         try:
-            days = await asyncio.to_thread(missed_days, self.service.engine,
+            days = await asyncio.to_thread(missed_days, self.engine,
                                            settings.report_directory, settings.timezone)
             for day in days:
-                await asyncio.to_thread(write_day, self.service.engine, day,
+                await asyncio.to_thread(write_day, self.engine, day,
                                         settings.timezone, settings.report_directory, None,
                                         settings.smtp)
                 log.info("report for %s written to %s", day, settings.report_directory)
         except MailError as exc:
             log.error("%s", exc)  # the files are written; the next report mails again
+        except StorageError as exc:
+            # Written when the database is back (health_changed) or at the next report time.
+            log.warning("the daily report waits for the database: %s", exc)
         except Exception:
             # A report failing (disk full, ...) must not stop the polling.
             log.exception("writing the daily report failed")
@@ -106,22 +121,46 @@ class Daemon:
             log.exception("%s: poll crashed", account.name)  # a bug: keep the daemon alive
             return None
         self.last[account.name] = outcome
+        if outcome.ok:
+            self.failing.discard(account.name)
+        else:
+            self.failing.add(account.name)
+        if self.latest is None or outcome.final.finished_at >= self.latest.final.finished_at:
+            self.latest = outcome
         if self.metrics is not None:
             self.metrics.record(outcome)
         self.notifier.status(self.summary())
         return outcome
 
     def summary(self) -> str:
-        total = len(self.service.accounts)
-        ok = sum(1 for o in self.last.values() if o.ok)
-        failing = len(self.last) - ok
-        text = f"{total} accounts: {ok} ok, {failing} failing"
-        if self.last:
-            latest = max(self.last.values(), key=lambda o: o.final.finished_at)
+        """The STATUS line: the database first when it is away, then the accounts."""
+        failing = len(self.failing)
+        text = (f"{len(self.service.accounts)} accounts: {len(self.last) - failing} ok, "
+                f"{failing} failing")
+        latest = self.latest
+        if latest is not None:
             state = "ok" if latest.ok else f"failed [{latest.final.error_kind}]"
             at = latest.final.finished_at.strftime("%H:%M:%SZ")
             text += f"; last poll {latest.account} {state} at {at}"
+        health = self.service.writer.health()
+        if health.down_since is not None:
+            since = health.down_since.strftime("%H:%MZ")
+            text = (f"database unavailable since {since}, {health.spooled} polls spooled; "
+                    + text)
+        elif health.spooled:
+            text = f"replaying {health.spooled} spooled polls; " + text
         return text
+
+    def health_changed(self, health: Health) -> None:
+        """The writer's state moved: say so at once, not only after the next poll."""
+        if self.metrics is not None and hasattr(self.metrics, "storage"):  # TODO(lead): H3 API
+            self.metrics.storage(health)
+        if health.database_up != self._database_was_up:
+            self._database_was_up = health.database_up
+            self.notifier.status(self.summary())
+            if health.database_up and not self.stop.is_set():
+                # Reports that waited for the database.
+                asyncio.get_running_loop().create_task(self.write_reports())
 
     async def watchdog(self, every: float) -> None:
         # Pinged from the event loop itself: a blocked loop stops the pings and systemd
@@ -146,13 +185,20 @@ class Daemon:
 
 
 async def run_daemon(settings: Settings, duration: float | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or ``duration`` seconds); 0 after a clean stop."""
+    """Run until SIGTERM/SIGINT (or ``duration`` seconds); 0 after a clean stop.
+
+    The database may be down at start-up: polls are spooled from the first one and
+    replayed, schema upgrade first, once it answers.
+    """
     notifier = Notifier()
-    engine = database.open_database(settings.database_url)
+    writer_settings = settings.writer_settings()
+    # One engine with bounded waits for the writer and the reports alike.
+    engine = database.open_database(settings.database_url, write_timeout=writer_settings.timeout)
+    writer = PollWriter(engine, writer_settings)
     try:
-        database.upgrade(engine)
-        async with PollService(settings, engine) as service:
-            daemon = Daemon(settings, service, notifier)
+        await writer.start()
+        async with PollService(settings.accounts, settings.poll_settings(), writer) as service:
+            daemon = Daemon(settings, service, notifier, engine)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, daemon.stop.set)
@@ -169,7 +215,8 @@ async def run_daemon(settings: Settings, duration: float | None = None) -> int:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(daemon.stop.wait(), duration)
             await daemon.shutdown()
-            await reports
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reports, SHUTDOWN_GRACE)
             if watchdog is not None:
                 watchdog.cancel()
             if server is not None:
@@ -178,6 +225,7 @@ async def run_daemon(settings: Settings, duration: float | None = None) -> int:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
     finally:
+        await writer.close(SHUTDOWN_GRACE)
         engine.dispose()
         notifier.close()
     log.info("stopped")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import sqlite3
+from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -18,7 +23,7 @@ WRITE = {"aggregator_write": True}
 
 # The newest migration. Checked against the scripts by tests/storage, so that a current
 # database is recognised without importing alembic (12 MiB of the daemon's memory).
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 def normalize_url(url: str) -> URL:
@@ -32,19 +37,78 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
-def open_database(url: str, **engine_options: Any) -> Engine:
-    """An engine for ``url``; a SQLite file's folder is created when missing."""
+def open_database(url: str, write_timeout: float | None = None, **engine_options: Any
+                  ) -> Engine:
+    """An engine for ``url``; a SQLite file's folder is created when missing.
+
+    With ``write_timeout`` (seconds) it is the poll writer's engine: every wait on the
+    server is bounded by about that long (connecting, locks, statements, a dead TCP
+    peer), and no pre-ping, so that the writer can interrupt a hanging call itself
+    (see ``interrupter``).
+    """
     parsed = normalize_url(url)
     try:
         if parsed.get_backend_name() == "sqlite":
-            return _sqlite_engine(parsed, **engine_options)
+            busy = 30.0 if write_timeout is None else max(0.5, write_timeout * 0.8)
+            return _sqlite_engine(parsed, busy, **engine_options)
         if parsed.get_backend_name() == "postgresql":
-            # A database that stops answering must fail the write, not hang the writer
-            # thread forever (the polls go on and say "not stored").
-            engine_options.setdefault("connect_args", {"connect_timeout": 10})
-        return create_engine(parsed, pool_pre_ping=True, **engine_options)
+            engine_options.setdefault("connect_args", _pg_timeouts(write_timeout))
+        return create_engine(parsed, pool_pre_ping=write_timeout is None, **engine_options)
     except (SQLAlchemyError, ImportError) as exc:
         raise StorageError(f"cannot open {describe(parsed)}: {exc}") from None
+
+
+def _pg_timeouts(write_timeout: float | None) -> dict[str, Any]:
+    if write_timeout is None:
+        # A database that stops answering must fail a new connection, not hang it.
+        return {"connect_timeout": 10}
+    ms = max(500, int(write_timeout * 1000))
+    return {
+        "connect_timeout": max(2, int(write_timeout)),
+        # A peer that vanished (packets dropped) is noticed by the kernel within the
+        # timeout; a frozen server's kernel still ACKs, which only the writer's own
+        # deadline catches.
+        "keepalives": 1, "keepalives_idle": max(1, int(write_timeout)),
+        "keepalives_interval": 1, "keepalives_count": 3, "tcp_user_timeout": ms,
+        "options": f"-c statement_timeout={ms} -c lock_timeout={ms} "
+                   f"-c idle_in_transaction_session_timeout={ms * 6}",
+    }
+
+
+def interrupter(dbapi_connection: Any) -> Callable[[], None]:
+    """A function that makes a call hanging on ``dbapi_connection`` fail promptly.
+
+    Safe from another thread: SQLite's own ``interrupt()``; for a network database the
+    socket is shut down (not closed, so its descriptor cannot be reused meanwhile), which
+    wakes the blocked read with an error.
+    """
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return dbapi_connection.interrupt
+    fileno = getattr(dbapi_connection, "fileno", None)
+
+    def shut_down() -> None:
+        if fileno is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            duplicate = socket.socket(fileno=os.dup(fileno()))
+            try:
+                duplicate.shutdown(socket.SHUT_RDWR)
+            finally:
+                duplicate.close()
+
+    return shut_down
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL; None for other databases and in-memory ones."""
+    try:
+        parsed = normalize_url(url)
+    except StorageError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database \
+            or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return None
+    return parsed.database
 
 
 def describe(url: URL | str) -> str:
@@ -58,7 +122,7 @@ def _hide(url: str) -> str:
     return url.split(":", 1)[0] + ":…" if ":" in url else "…"
 
 
-def _sqlite_engine(url: URL, **engine_options: Any) -> Engine:
+def _sqlite_engine(url: URL, busy_timeout: float, **engine_options: Any) -> Engine:
     if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         try:
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +138,7 @@ def _sqlite_engine(url: URL, **engine_options: Any) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -94,6 +158,13 @@ def _alembic_config(connection: Any) -> Any:
     return config
 
 
+def one_line(exc: BaseException) -> str:
+    """The driver's own first line, without SQLAlchemy's SQL, parameters and links."""
+    inner = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
+    return (lines[0] if lines else type(inner).__name__)[:300]
+
+
 def upgrade(engine: Engine) -> None:
     """Apply every migration not yet applied; a no-op when the schema is current."""
     if current_revision(engine) == SCHEMA_REVISION:
@@ -105,7 +176,8 @@ def upgrade(engine: Engine) -> None:
             command.upgrade(_alembic_config(connection), "head")
             connection.commit()
     except SQLAlchemyError as exc:
-        raise StorageError(f"migrating {describe(engine.url)} failed: {exc}") from None
+        raise StorageError(f"migrating {describe(engine.url)} failed: {one_line(exc)}") \
+            from None
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -118,5 +190,5 @@ def current_revision(engine: Engine) -> str | None:
                 text("SELECT version_num FROM alembic_version")).scalar()
             return found
     except SQLAlchemyError as exc:
-        raise StorageError(f"reading the schema revision of {describe(engine.url)}: {exc}") \
-            from None
+        raise StorageError(f"reading the schema revision of {describe(engine.url)}: "
+                           f"{one_line(exc)}") from None

@@ -49,6 +49,8 @@ polls = Table(
     # The last ok poll of an account confirms its open intervals ("observed_at").
     Index("polls_account_status_finished", "account_id", "status", "finished_at"),
     Index("polls_finished", "finished_at"),
+    # A poll's identity: a replayed poll is found, never stored twice (migration 0003).
+    Index("polls_identity", "account_id", "started_at", "attempt", unique=True),
 )
 
 # Answers are kept byte for byte, once per distinct (endpoint, status, type, body).

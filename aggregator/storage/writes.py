@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -11,12 +11,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from aggregator.errors import StorageError
+from aggregator.errors import DatabaseUnavailable, PollUnstorable
 from aggregator.model import Holding, PollRecord, RawResponse
 from aggregator.storage import answers
-from aggregator.storage.database import WRITE
+from aggregator.storage.database import WRITE, one_line
 from aggregator.storage.tables import (
     accounts,
     holding_series,
@@ -30,6 +38,9 @@ from aggregator.storage.tables import (
 _ACCOUNT = select(accounts.c.id, accounts.c.source).where(accounts.c.name == bindparam("name"))
 _NEW_ACCOUNT = insert(accounts).returning(accounts.c.id)
 _NEW_POLL = insert(polls).returning(polls.c.id)
+_SAME_POLL = select(polls.c.id).where(polls.c.account_id == bindparam("k_account"),
+                                      polls.c.started_at == bindparam("k_started"),
+                                      polls.c.attempt == bindparam("k_attempt"))
 _RESPONSE = select(raw_responses.c.id).where(raw_responses.c.sha256 == bindparam("digest"))
 _LAST_OK_POLL = (
     select(polls.c.id)
@@ -77,6 +88,7 @@ class PollWriteResult:
     poll_id: int
     opened: int  # intervals started by this poll
     closed: int  # intervals it ended (changed or gone)
+    duplicate: bool = False  # the poll was stored already; nothing was written
 
 
 @dataclass(frozen=True)
@@ -89,18 +101,65 @@ class _Open:
     locked: Decimal | None
 
 
-def record_poll(engine: Engine, record: PollRecord) -> PollWriteResult:
-    """Write ``record``; all of it or nothing."""
+# Errors that say the database cannot take writes now, whatever is written: retry later.
+# A ProgrammingError here is a missing table (a database recreated under us), not SQL
+# of ours: the replay brings the schema up to date first.
+_UNAVAILABLE = (OperationalError, InterfaceError, ProgrammingError, DisconnectionError,
+                PoolTimeout)
+
+Watch = Callable[[Any], None]
+
+
+def record_poll(engine: Engine, record: PollRecord, watch: Watch | None = None
+                ) -> PollWriteResult:
+    """Write ``record``; all of it or nothing, and at most once.
+
+    A poll is identified by (account, started_at, attempt): writing one that is already
+    stored (a replay after a crash, or a write that timed out but committed) changes
+    nothing and returns ``duplicate``. ``watch`` is given the DBAPI connection before
+    any statement runs, so a caller can interrupt a write that hangs.
+    Raises DatabaseUnavailable (try again later) or PollUnstorable (never will work).
+    """
     try:
-        with engine.execution_options(**WRITE).begin() as conn:
-            return _write(conn, record)
-    except SQLAlchemyError as exc:
-        raise StorageError(f"storing the poll of {record.account} failed: "
-                           f"{type(exc).__name__}: {exc}") from None
+        with engine.connect() as conn:
+            if watch is not None:
+                watch(conn.connection.dbapi_connection)
+            with conn.execution_options(**WRITE).begin():
+                return _write(conn, record)
+    except _UNAVAILABLE as exc:
+        raise DatabaseUnavailable(one_line(exc)) from None
+    except IntegrityError as exc:
+        # The same poll committed by another writer meanwhile is not a failure.
+        found = _stored_id(engine, record)
+        if found is not None:
+            return PollWriteResult(found, 0, 0, duplicate=True)
+        raise PollUnstorable(one_line(exc)) from None
+    except (SQLAlchemyError, ValueError, TypeError, UnicodeError) as exc:
+        raise PollUnstorable(f"{type(exc).__name__}: {one_line(exc)}") from None
+
+
+def _stored_id(engine: Engine, record: PollRecord) -> int | None:
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(_ACCOUNT, {"name": record.account}).first()
+            if row is None:
+                return None
+            found = conn.execute(_SAME_POLL, _poll_key(int(row.id), record)).scalar()
+            return None if found is None else int(found)
+    except SQLAlchemyError:
+        return None
+
+
+def _poll_key(account_id: int, record: PollRecord) -> dict[str, Any]:
+    return {"k_account": account_id, "k_started": record.started_at,
+            "k_attempt": record.attempts}
 
 
 def _write(conn: Connection, record: PollRecord) -> PollWriteResult:
     account_id = _account_id(conn, record.account, record.source)
+    found = conn.execute(_SAME_POLL, _poll_key(account_id, record)).scalar()
+    if found is not None:
+        return PollWriteResult(int(found), 0, 0, duplicate=True)
     poll_id = conn.execute(
         _NEW_POLL,
         {
@@ -182,7 +241,7 @@ def _apply_holdings(
     current = _open_intervals(conn, account_id)
     seen = {h.asset: h for h in record.holdings}
     if len(seen) != len(record.holdings):
-        raise StorageError(f"the poll of {record.account} lists an asset twice")
+        raise PollUnstorable(f"the poll of {record.account} lists an asset twice")
     closed = opened = 0
     for asset, interval in current.items():
         holding = seen.get(asset)
