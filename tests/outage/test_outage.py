@@ -1,0 +1,115 @@
+"""The daemon under database outages: every poll made is stored, once, with its times."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from aggregator.sources.sandbox import Sandbox
+from tests.outage.conftest import Cluster, Daemon, stop, wait_for
+from tests.scheduling.test_daemon import balance_times
+
+POLL_LINE = re.compile(r"aggregator\.poll: ([a-z0-9_-]+): (ok|failed)")
+
+
+def stored_polls(url: str) -> list[tuple[str, datetime, int]]:
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT a.name, p.started_at, p.attempt FROM polls p "
+                "JOIN accounts a ON a.id = p.account_id ORDER BY p.id")).all()
+    finally:
+        engine.dispose()
+    return [(r[0], r[1] if isinstance(r[1], datetime) else datetime.fromtimestamp(
+        r[1] / 1000, UTC), r[2]) for r in rows]
+
+
+def count_polls(url: str) -> int:
+    try:
+        return len(stored_polls(url))
+    except Exception:
+        return -1  # not reachable, or no schema yet
+
+
+def spooled(folder: Path) -> int:
+    path = folder / "spool.db"
+    if not path.exists():
+        return 0
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("SELECT count(*) FROM spool").fetchone()[0])
+
+
+def check_nothing_lost(url: str, err: str, sandbox: Sandbox, outage: tuple[float, float]
+                       ) -> dict[str, int]:
+    """Every logged poll is stored once; every answered request has its poll."""
+    polls = stored_polls(url)
+    assert len(polls) == len(set(polls)), "a poll was stored twice"
+    stored = Counter(name for name, _, _ in polls)
+    logged = Counter(m[1] for m in POLL_LINE.finditer(err))
+    assert stored == logged, (stored, logged)
+    requests = {name: len(times) for name, times in balance_times(sandbox).items()}
+    for name, count in requests.items():
+        # A poll in flight at SIGTERM is cancelled and writes nothing (at most one).
+        assert 0 <= count - stored[name] <= 1, (name, count, stored[name])
+    # Their own times: the polls made during the outage carry times inside it.
+    began, ended = (datetime.fromtimestamp(t, UTC) for t in outage)
+    during = [p for p in polls if began <= p[1] <= ended]
+    answered = sum(1 for times in balance_times(sandbox).values() for t in times
+                   if outage[0] <= t <= outage[1])
+    assert len(during) >= answered - len(requests), (len(during), answered)
+    # In order: each account's polls were written in the order they started.
+    for name in stored:
+        times = [started for account, started, _ in polls if account == name]
+        assert times == sorted(times), name
+    return {"during": len(during), "stored": len(polls)}
+
+
+def outage_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if "aggregator.storage" in line]
+
+
+def test_polls_made_while_postgresql_is_stopped_are_stored_afterwards(
+        cluster: Cluster, daemon: Daemon, sandbox: Sandbox, tmp_path: Path) -> None:
+    process = daemon(cluster.url)
+    wait_for(lambda: count_polls(cluster.url) >= 5, 20, "first polls")
+    cluster.stop()
+    began = time.time()
+    time.sleep(OUTAGE)
+    assert spooled(tmp_path) >= OUTAGE * 2
+    ended = time.time()
+    cluster.start()
+    wait_for(lambda: spooled(tmp_path) == 0, 30, "the replay")
+    time.sleep(1)
+    code, err = stop(process)
+    assert code == 0, err
+    figures = check_nothing_lost(cluster.url, err, sandbox, (began, ended))
+    lines = outage_lines(err)
+    assert sum("database unavailable" in line for line in lines) == 1, lines
+    assert sum("available again" in line for line in lines) == 1, lines
+    assert figures["during"] >= 4 * OUTAGE * 0.7, figures
+    print(f"\nPostgreSQL stopped {OUTAGE:g}s: {figures['during']} polls during, 0 lost; "
+          f"storage lines:\n" + "\n".join(lines))
+
+
+OUTAGE = 10.0
+
+
+@pytest.mark.slow
+def test_a_30s_postgresql_outage_loses_nothing(cluster: Cluster, daemon: Daemon,
+                                                sandbox: Sandbox, tmp_path: Path) -> None:
+    global OUTAGE
+    OUTAGE = 30.0
+    try:
+        test_polls_made_while_postgresql_is_stopped_are_stored_afterwards(
+            cluster, daemon, sandbox, tmp_path)
+    finally:
+        OUTAGE = 10.0
