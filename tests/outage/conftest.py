@@ -143,9 +143,15 @@ def stop(process: subprocess.Popen[str]) -> tuple[int, str]:
     return process.returncode, err
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str = "condition") -> None:
+def wait_for(condition: Callable[[], bool], timeout: float, what: str = "condition",
+             process: subprocess.Popen[str] | None = None) -> None:
     end = time.monotonic() + timeout
     while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"{what} not reached within {timeout:g}s")
+        if time.monotonic() > end or (process is not None and process.poll() is not None):
+            detail = ""
+            if process is not None:
+                if process.poll() is None:
+                    process.kill()
+                detail = "\n" + process.communicate(timeout=10)[1][-3000:]
+            raise AssertionError(f"{what} not reached within {timeout:g}s{detail}")
         time.sleep(0.1)

@@ -50,7 +50,10 @@ def spooled(folder: Path) -> int:
 
 def check_nothing_lost(url: str, err: str, sandbox: Sandbox, outage: tuple[float, float]
                        ) -> dict[str, int]:
-    """Every logged poll is stored once; every answered request has its poll."""
+    """Every logged poll is stored once; every answered request has its poll.
+
+    ``outage`` is a span of time.monotonic(), as the sandbox's request log keeps it.
+    """
     polls = stored_polls(url)
     assert len(polls) == len(set(polls)), "a poll was stored twice"
     stored = Counter(name for name, _, _ in polls)
@@ -61,7 +64,9 @@ def check_nothing_lost(url: str, err: str, sandbox: Sandbox, outage: tuple[float
         # A poll in flight at SIGTERM is cancelled and writes nothing (at most one).
         assert 0 <= count - stored[name] <= 1, (name, count, stored[name])
     # Their own times: the polls made during the outage carry times inside it.
-    began, ended = (datetime.fromtimestamp(t, UTC) for t in outage)
+    # The sandbox logs time.monotonic(); the database has wall-clock times.
+    offset = time.time() - time.monotonic()
+    began, ended = (datetime.fromtimestamp(t + offset, UTC) for t in outage)
     during = [p for p in polls if began <= p[1] <= ended]
     answered = sum(1 for times in balance_times(sandbox).values() for t in times
                    if outage[0] <= t <= outage[1])
@@ -80,12 +85,12 @@ def outage_lines(err: str) -> list[str]:
 def test_polls_made_while_postgresql_is_stopped_are_stored_afterwards(
         cluster: Cluster, daemon: Daemon, sandbox: Sandbox, tmp_path: Path) -> None:
     process = daemon(cluster.url)
-    wait_for(lambda: count_polls(cluster.url) >= 5, 20, "first polls")
+    wait_for(lambda: count_polls(cluster.url) >= 5, 20, "first polls", process)
     cluster.stop()
-    began = time.time()
+    began = time.monotonic()
     time.sleep(OUTAGE)
     assert spooled(tmp_path) >= OUTAGE * 2
-    ended = time.time()
+    ended = time.monotonic()
     cluster.start()
     wait_for(lambda: spooled(tmp_path) == 0, 30, "the replay")
     time.sleep(1)
@@ -113,3 +118,52 @@ def test_a_30s_postgresql_outage_loses_nothing(cluster: Cluster, daemon: Daemon,
             cluster, daemon, sandbox, tmp_path)
     finally:
         OUTAGE = 10.0
+
+
+def test_a_frozen_postgresql_turns_into_spooled_polls_within_seconds(
+        cluster: Cluster, daemon: Daemon, sandbox: Sandbox, tmp_path: Path) -> None:
+    process = daemon(cluster.url)
+    wait_for(lambda: count_polls(cluster.url) >= 5, 20, "first polls", process)
+    cluster.freeze()
+    began = time.monotonic()
+    try:
+        # Within the writer's deadline (2 s) plus a poll interval, polls are on disk.
+        wait_for(lambda: spooled(tmp_path) >= 1, 6, "spooling while frozen")
+        first_spooled = time.monotonic() - began
+        time.sleep(FROZEN)
+        healthy = {name: [t for t in times if t >= began]
+                   for name, times in balance_times(sandbox).items()}
+    finally:
+        cluster.thaw()
+    ended = time.monotonic()
+    wait_for(lambda: spooled(tmp_path) == 0, 30, "the replay")
+    time.sleep(1)
+    code, err = stop(process)
+    assert code == 0, err
+    # Polling never stalled: every account kept its 1 s cadence while the database hung.
+    for name, times in healthy.items():
+        assert len(times) >= FROZEN * 0.7, (name, len(times))
+    figures = check_nothing_lost(cluster.url, err, sandbox, (began, ended))
+    lines = outage_lines(err)
+    assert sum("database unavailable" in line for line in lines) == 1, lines
+    print(f"\nPostgreSQL frozen {FROZEN:g}s: first poll spooled after {first_spooled:.1f}s, "
+          f"{figures['during']} polls during, 0 lost; storage lines:\n" + "\n".join(lines))
+
+
+FROZEN = 10.0
+
+
+def test_the_daemon_started_with_the_database_down_stores_its_polls_once_it_starts(
+        cluster: Cluster, daemon: Daemon, sandbox: Sandbox, tmp_path: Path) -> None:
+    cluster.stop()
+    began = time.monotonic()
+    process = daemon(cluster.url)
+    wait_for(lambda: spooled(tmp_path) >= 10, 20, "spooling from the first poll")
+    assert process.poll() is None  # still running, not exit 1
+    ended = time.monotonic()
+    cluster.start()
+    wait_for(lambda: spooled(tmp_path) == 0, 30, "the replay")
+    code, err = stop(process)
+    assert code == 0, err
+    figures = check_nothing_lost(cluster.url, err, sandbox, (began, ended))
+    assert figures["during"] >= 10
