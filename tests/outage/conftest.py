@@ -116,12 +116,13 @@ def daemon(tmp_path: Path, sandbox: Sandbox) -> Iterator[Daemon]:
     processes: list[subprocess.Popen[str]] = []
 
     def run(url: str, interval: str = "1s", extra: str = "",
-            env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+            env: dict[str, str] | None = None, spool: Path | None = None
+            ) -> subprocess.Popen[str]:
         config = tmp_path / "config.toml"
         config.write_text(
             f'[database]\nurl = "{url}"\ntimeout = "{DB_TIMEOUT}"\n'
             f'[poll]\ndeadline = "10s"\n[schedule]\ninterval = "{interval}"\n'
-            f'[spool]\npath = "{tmp_path / "spool.db"}"\n{extra}\n'
+            f'[spool]\npath = "{spool or tmp_path / "spool.db"}"\n{extra}\n'
             + account_tables(sandbox, sandbox.accounts()))
         process = subprocess.Popen(
             [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
@@ -155,3 +156,41 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str = "conditi
                 detail = "\n" + process.communicate(timeout=10)[1][-3000:]
             raise AssertionError(f"{what} not reached within {timeout:g}s{detail}")
         time.sleep(0.1)
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """A 4 MiB tmpfs, bind-mounted onto itself so it can be made read-only and back."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("needs root to mount a size-limited filesystem")
+    folder = Path(tempfile.mkdtemp(prefix="aggregator-disk-", dir="/tmp"))
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+        subprocess.run(["umount", str(folder)], check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def fill(folder: Path) -> Path:
+    """Write a file until the filesystem is full."""
+    filler = folder / "filler"
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def read_only(folder: Path, on: bool) -> None:
+    done = subprocess.run(["mount", "-o", f"remount,bind,{'ro' if on else 'rw'}", str(folder)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

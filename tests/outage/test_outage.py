@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from aggregator.sources.sandbox import Sandbox
-from tests.outage.conftest import Cluster, Daemon, stop, wait_for
+from tests.outage.conftest import Cluster, Daemon, fill, read_only, stop, wait_for
 from tests.scheduling.test_daemon import balance_times
 
 POLL_LINE = re.compile(r"aggregator\.poll: ([a-z0-9_-]+): (ok|failed)")
@@ -167,3 +167,59 @@ def test_the_daemon_started_with_the_database_down_stores_its_polls_once_it_star
     assert code == 0, err
     figures = check_nothing_lost(cluster.url, err, sandbox, (began, ended))
     assert figures["during"] >= 10
+
+
+def test_a_full_disk_loses_no_poll(small_disk: Path, daemon: Daemon, sandbox: Sandbox
+                                   ) -> None:
+    # The database and its spool on the same small disk, as with the default layout.
+    url = f"sqlite:///{small_disk / 'holdings.db'}"
+    process = daemon(url, spool=small_disk / "spool.db")
+    wait_for(lambda: count_polls(url) >= 5, 20, "first polls", process)
+    filler = fill(small_disk)
+    began = time.monotonic()
+    time.sleep(DISK_OUTAGE)
+    ended = time.monotonic()
+    filler.unlink()
+    during = sum(1 for times in balance_times(sandbox).values() for t in times
+                 if began <= t <= ended)
+    wait_for(lambda: count_polls(url) >= during + 5, 30, "the replay", process)
+    time.sleep(2)
+    code, err = stop(process)
+    assert code == 0, err
+    figures = check_nothing_lost(url, err, sandbox, (began, ended))
+    lines = outage_lines(err)
+    assert any("in memory" in line for line in lines), lines  # the spool was full too
+    print(f"\nDisk full {DISK_OUTAGE:g}s: {figures['during']} polls during, 0 lost; "
+          "storage lines:\n" + "\n".join(lines))
+
+
+def test_a_read_only_disk_loses_no_poll(small_disk: Path, daemon: Daemon, sandbox: Sandbox,
+                                        tmp_path: Path) -> None:
+    # Linux refuses to remount a filesystem read-only while SQLite holds its WAL open
+    # for writing, so the disk is read-only from the start (an existing database on it).
+    url = f"sqlite:///{small_disk / 'holdings.db'}"
+    first = daemon(url, spool=small_disk / "spool.db")
+    wait_for(lambda: count_polls(url) >= 5, 20, "first polls", first)
+    assert stop(first)[0] == 0
+    before = count_polls(url)
+    read_only(small_disk, True)
+    began = time.monotonic()
+    try:
+        process = daemon(url, spool=small_disk / "spool.db")
+        time.sleep(DISK_OUTAGE)
+    finally:
+        read_only(small_disk, False)
+    ended = time.monotonic()
+    during = sum(1 for times in balance_times(sandbox).values() for t in times
+                 if began <= t <= ended)
+    wait_for(lambda: count_polls(url) >= before + during, 30, "the replay", process)
+    time.sleep(2)
+    code, err = stop(process)
+    assert code == 0, err
+    assert any("in memory" in line for line in outage_lines(err)), err
+    polls = stored_polls(url)
+    assert len(polls) == len(set(polls))
+    assert len(polls) >= before + during
+
+
+DISK_OUTAGE = 6.0
