@@ -132,18 +132,23 @@ class Spool:
                     from None
         return [Entry(int(seq), codec.decode(bytes(blob))) for seq, blob in rows]
 
-    def remove(self, seq: int) -> None:
-        """Forget an entry once the database holds it."""
+    def remove(self, seqs: list[int]) -> None:
+        """Forget entries once the database holds them (one fsync for all of them)."""
         with self._lock:
             conn = self._open()
             try:
-                row = conn.execute("DELETE FROM spool WHERE seq = ? RETURNING length(record)",
-                                   (seq,)).fetchone()
-                if row is not None:
-                    self._count -= 1
-                    self._bytes -= int(row[0])
+                conn.execute("BEGIN")
+                for seq in seqs:
+                    row = conn.execute("DELETE FROM spool WHERE seq = ? "
+                                       "RETURNING length(record)", (seq,)).fetchone()
+                    if row is not None:
+                        self._count -= 1
+                        self._bytes -= int(row[0])
+                conn.execute("COMMIT")
                 self._oldest = self._first(conn)
             except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise SpoolError(f"cannot update the spool {self.path}: {_reason(exc)}") \
                     from None
 
@@ -160,10 +165,12 @@ class Spool:
         return self._oldest
 
     def load(self) -> None:
-        """Read the counters of a spool left by an earlier run, if there is one."""
-        if self.path.exists():
-            with self._lock:
-                self._open()
+        """Open (or create) the spool and read what an earlier run left in it.
+
+        At start-up, so that a spool that cannot be written is said before it is needed.
+        """
+        with self._lock:
+            self._open()
 
     def close(self) -> None:
         with self._lock:

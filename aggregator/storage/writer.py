@@ -341,10 +341,16 @@ class PollWriter:
     async def _replay_some(self) -> bool:
         """One batch; False when there was nothing to replay."""
         entries = await asyncio.to_thread(self.spool.peek, REPLAY_BATCH)
-        for entry in entries:
-            await self._write(entry.record)
-            await asyncio.to_thread(self.spool.remove, entry.seq)
-            self._replayed_one()
+        done: list[int] = []
+        try:
+            for entry in entries:
+                await self._write(entry.record)
+                done.append(entry.seq)
+                self._replayed_one()
+        finally:
+            # A crash before this replays them again: found in the database, skipped.
+            if done:
+                await asyncio.to_thread(self.spool.remove, done)
         if entries:
             return True
         # Only once the spool is empty: everything in memory is newer than the spool. Under
