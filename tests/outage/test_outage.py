@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+import socket
 import sqlite3
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -88,20 +90,55 @@ def outage_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if "aggregator.storage" in line]
 
 
+class Notifications:
+    """A NOTIFY_SOCKET that keeps every message the daemon sends, read in a thread."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = str(folder / "notify.sock")
+        self.messages: list[str] = []
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.bind(self.path)
+        self._socket.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                self.messages.append(self._socket.recv(4096).decode())
+
+    def statuses(self) -> list[str]:
+        return [line[7:] for m in self.messages for line in m.splitlines()
+                if line.startswith("STATUS=")]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._socket.close()
+
+
 def test_polls_made_while_postgresql_is_stopped_are_stored_afterwards(
         cluster: Cluster, daemon: Daemon, sandbox: Sandbox, tmp_path: Path) -> None:
-    process = daemon(cluster.url)
+    notify = Notifications(tmp_path)
+    process = daemon(cluster.url, env={"NOTIFY_SOCKET": notify.path})
     wait_for(lambda: count_polls(cluster.url) >= 5, 20, "first polls", process)
     cluster.stop()
     began = time.monotonic()
     time.sleep(OUTAGE)
     assert spooled(tmp_path) >= OUTAGE * 2
     ended = time.monotonic()
+    # Honest health while it lasts: the status line leads with the database.
+    during_outage = notify.statuses()[-1]
+    assert re.match(r"database unavailable since \d\d:\d\dZ, \d+ polls spooled; "
+                    r"5 accounts: 5 ok, 0 failing", during_outage), during_outage
     cluster.start()
     wait_for(lambda: spooled(tmp_path) == 0, 30, "the replay")
-    time.sleep(1)
+    time.sleep(1.5)
     code, err = stop(process)
+    notify.close()
     assert code == 0, err
+    assert notify.statuses()[-1].startswith("stopping; 5 accounts: 5 ok"), notify.statuses()
     figures = check_nothing_lost(cluster.url, err, sandbox, (began, ended))
     lines = outage_lines(err)
     assert sum("database unavailable" in line for line in lines) == 1, lines
