@@ -7,6 +7,8 @@ import itertools
 import re
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -18,11 +20,19 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from aggregator.model import Holding, Kind, PollRecord, RawResponse
-from aggregator.sources.sandbox import Sandbox
+from aggregator.sources.sandbox import Sandbox, account_tables
 from aggregator.storage import codec
 from aggregator.storage.spool import Spool
 from aggregator.storage.types import to_millis
-from tests.outage.conftest import Cluster, Daemon, fill, read_only, stop, wait_for
+from tests.outage.conftest import (
+    DB_TIMEOUT,
+    Cluster,
+    Daemon,
+    fill,
+    read_only,
+    stop,
+    wait_for,
+)
 from tests.scheduling.test_daemon import balance_times
 
 POLL_LINE = re.compile(r"aggregator\.poll: ([a-z0-9_-]+): (ok|failed)")
@@ -326,3 +336,30 @@ def test_a_crash_during_replay_loses_and_duplicates_nothing(
 
 
 REPLAYED = 1500
+
+
+def test_poll_with_the_database_down_spools_and_the_next_poll_stores_it(
+        cluster: Cluster, sandbox: Sandbox, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[database]\nurl = "{cluster.url}"\ntimeout = "{DB_TIMEOUT}"\n'
+        f'[spool]\npath = "{tmp_path / "spool.db"}"\n'
+        + account_tables(sandbox, sandbox.accounts()))
+
+    def poll() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "aggregator", "--config", str(config),
+                               "poll"], capture_output=True, text=True, timeout=60)
+
+    cluster.stop()
+    down = poll()
+    assert down.returncode == 1
+    assert down.stdout.count(", spooled") == len(sandbox.accounts()), down.stdout
+    assert "database unavailable: 5 polls wait in" in down.stderr, down.stderr
+    assert "Traceback" not in down.stderr
+    assert spooled(tmp_path) == 5
+    cluster.start()
+    up = poll()
+    assert up.returncode == 0, up.stderr
+    assert spooled(tmp_path) == 0
+    names = Counter(name for name, _, _ in stored_polls(cluster.url))
+    assert names == {a.name: 2 for a in sandbox.accounts()}
