@@ -26,7 +26,8 @@ lists them; the poller, the README and the tests derive from it.
     │  ├─ ResponseError     the answer itself is wrong, even on HTTP 200
     │  │  ├─ Malformed          malformed (not JSON, bad UTF-8, bad number)
     │  │  ├─ SchemaMismatch     schema (JSON, but not a shape we know)
-    │  │  └─ ApiError           api_error (an error the exchange reported)
+    │  │  ├─ ApiError           api_error (an error the exchange reported)
+    │  │  └─ AnswerTooLarge     too_large (over the size limit, decompressed; 1st KiB kept)
     │  ├─ HostOnHold        backoff (nothing sent: the host is on hold after a rate limit)
     │  └─ Unexpected        bug (an exception nobody foresaw; its traceback is logged)
     └─ StorageError
@@ -153,6 +154,12 @@ class ApiError(ResponseError):
 
     def __init__(self, message: str, code: int | str | None = None) -> None:
         super().__init__(message, code=code)
+
+
+class AnswerTooLarge(ResponseError):
+    """An answer over the size limit (after decompression: a bomb too); never retried."""
+
+    kind = "too_large"
 
 
 class HostOnHold(SourceError):

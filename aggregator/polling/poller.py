@@ -19,7 +19,7 @@ import httpx
 from aggregator import errors
 from aggregator.model import Holding, PollRecord, RawResponse
 from aggregator.polling.client import RequestSlots
-from aggregator.polling.ratelimit import RateLimits, TokenBucket
+from aggregator.polling.ratelimit import HostHold, RateLimits, TokenBucket
 from aggregator.polling.redact import Redactor
 from aggregator.sources.base import AccountConfig, Source
 from aggregator.sources.registry import SOURCES
@@ -42,6 +42,7 @@ class Account:
     auth: httpx.Auth
     redactor: Redactor
     limiter: TokenBucket | None = None
+    hold: HostHold | None = None  # shared by every account of the source and host
 
     @property
     def name(self) -> str:
@@ -51,7 +52,9 @@ class Account:
 def prepare(config: AccountConfig, limits: RateLimits | None = None) -> Account:
     source = SOURCES[config.source]
     limiter = limits.bucket(config.source, config.base_url) if limits else None
-    return Account(config, source, source.auth(config), Redactor(config.secrets()), limiter)
+    hold = limits.hold(config.source, config.base_url) if limits else None
+    return Account(config, source, source.auth(config), Redactor(config.secrets()), limiter,
+                   hold)
 
 
 async def poll_once(
@@ -75,18 +78,24 @@ async def poll_once(
                 # A slot first, then signing inside send(): nothing waits signed.
                 async with slots.hold(request.url.netloc.decode()) if slots \
                         else contextlib.nullcontext():
+                    if account.hold is not None:
+                        account.hold.check()  # last thing before sending: it may just have begun
                     answer = await client.send(request, auth=account.auth)
                 responses.append(_raw(answer, config.base_url, account.redactor))
                 if answer.status_code >= 400:
                     break  # the parser reports it; later requests would fail the same way
             holdings = account.source.parse(responses)
             _check_unique(holdings)
+            if account.hold is not None:
+                account.hold.succeeded()
         except httpx.TimeoutException as exc:
             raise errors.Timeout(
                 f"no answer within {config.timeout}: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
             raise errors.Unreachable(f"{type(exc).__name__}: {exc}") from exc
     except errors.SourceError as exc:
+        if exc.holds_host and account.hold is not None:
+            account.hold.trip(exc.retry_after)
         return _failed(account, started, clock(), responses, exc.kind, str(exc))
     except Exception as exc:
         # Not foreseen: keep the poll (kind "bug") and the traceback, let the others go on.
@@ -157,6 +166,8 @@ def _retry_after(value: str | None) -> float | None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Waits between the attempts of one poll: full jitter below a delay that doubles."""
+
     first_delay: float = 1.0
     max_delay: float = 30.0
 
@@ -171,7 +182,8 @@ async def poll_until_deadline(
 ) -> list[PollRecord]:
     """Attempts until one succeeds, fails permanently, or ``deadline`` seconds pass.
 
-    Returns every attempt's record: failed attempts are visible in the poll log.
+    Returns every attempt's record: failed attempts are visible in the poll log. A retry
+    waits for its host's hold (see ``HostHold``) as well as for its own backoff.
     """
     end = time.monotonic() + deadline
     records: list[PollRecord] = []
@@ -193,12 +205,15 @@ async def poll_until_deadline(
         retry_after = record.responses[-1].retry_after if record.responses else None
         if retry_after is not None:
             wait = max(wait, retry_after)
-        if time.monotonic() + wait >= end:
-            return records
-        await asyncio.sleep(wait)
+        if account.hold is not None:
+            wait = max(wait, account.hold.remaining())
+        # Another account's rate limit may hold the host while we wait: wait that out too.
+        while wait > 0:
+            if time.monotonic() + wait >= end:
+                return records
+            await asyncio.sleep(wait)
+            wait = account.hold.remaining() if account.hold is not None else 0.0
         delay = min(delay * 2, policy.max_delay)
 
 
-_RETRYABLE = frozenset(
-    cls.kind for cls in (errors.Timeout, errors.Unreachable, errors.RateLimited, errors.ServerError)
-)
+_RETRYABLE = frozenset(kind for kind, error in errors.kinds().items() if error.retryable)

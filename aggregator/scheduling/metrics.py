@@ -1,8 +1,14 @@
-"""An optional Prometheus endpoint: poll durations, outcomes, last success, holdings.
+"""An optional Prometheus endpoint: polls, host holds, the spool, the database, the process.
 
-Standard library only: the text exposition format 0.0.4 is rendered by hand and served
-by a minimal HTTP/1.0-style server on the daemon's event loop (loopback by default).
-Labels carry account and source names only, never anything from a credential.
+The figures live in a ``prometheus_client`` registry made for the daemon (not the
+library's global one) with its process, platform and GC collectors. They are served by a
+small HTTP server on the daemon's event loop rather than by ``prometheus_client``'s own
+threaded one, which reads a request with no time or size limit on a thread per client:
+here a request must arrive within ``REQUEST_TIMEOUT`` and ``MAX_LINE``/``MAX_HEADERS``,
+the answer must be taken within the same time, at most ``MAX_CLIENTS`` are served at once,
+and the page is rendered in a worker thread, so neither a slow client nor a large fleet
+holds up a poll. Labels carry account, source and host names only, never anything from a
+credential.
 """
 
 from __future__ import annotations
@@ -10,144 +16,173 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from aggregator.polling.service import PollOutcome
+import prometheus_client
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from aggregator.polling.ratelimit import RateLimits
+
+if TYPE_CHECKING:
+    from aggregator.polling.service import PollOutcome
+    from aggregator.storage.writer import Health
 
 log = logging.getLogger("aggregator.metrics")
 
+# Our counters start with the process (process_start_time_seconds says when): a _created
+# series beside each would only double the page.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+
 BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# What generate_latest writes: the text format 0.0.4.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PATH = "/metrics"
 
-# How long a client may take to send its request, and how much it may send.
+# How long a client may take to send its request and take the answer, how much it may
+# send, and how many are served at once (the others are closed at once).
 REQUEST_TIMEOUT = 5.0
 MAX_LINE = 8192
 MAX_HEADERS = 100
+MAX_CLIENTS = 8
 
 # The error kind of a poll whose answer was fine but could not be stored.
 STORAGE_ERROR = "storage"
 
 
-def escape_label(value: str) -> str:
-    """A label value as the text format wants it: backslash, quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def format_value(value: float) -> str:
-    """A sample value (or ``le`` bound): integers without a fraction, Go-style infinities."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer() and abs(value) < 2**53:
-        return str(int(value))
-    return repr(float(value))
-
-
-def _labels(pairs: Iterable[tuple[str, str]]) -> str:
-    inner = ",".join(f'{name}="{escape_label(value)}"' for name, value in pairs)
-    return "{" + inner + "}" if inner else ""
-
-
-@dataclass
-class _Histogram:
-    counts: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
-    total: float = 0.0
-    count: int = 0
-
-    def observe(self, value: float) -> None:
-        for i, bound in enumerate(BUCKETS):
-            if value <= bound:
-                self.counts[i] += 1
-        self.total += value
-        self.count += 1
-
-
 class Metrics:
-    """What the daemon's polls did so far, rendered for Prometheus.
+    """What the daemon did so far, for Prometheus.
 
     ``accounts`` maps every configured account to its source, so that each account has
-    its duration histogram and ok counter (at zero) from the start.
+    its duration histogram and ok counter (at zero) from the start; ``limits`` gives the
+    host holds to show. The spool and database figures are set by whoever knows them.
     """
 
-    def __init__(self, accounts: Mapping[str, str]) -> None:
+    def __init__(self, accounts: Mapping[str, str], limits: RateLimits | None = None) -> None:
         self._sources = dict(accounts)
-        self._durations: dict[tuple[str, str], _Histogram] = {}
-        self._polls: dict[tuple[str, str, str, str], int] = {}
-        self._attempts: dict[tuple[str, str, str], int] = {}
-        self._last_success: dict[tuple[str, str], float] = {}
-        self._holdings: dict[tuple[str, str], int] = {}
+        self._limits = limits
+        self._oldest: float | None = None
+        self._replayed_count = 0
+        self._database_up: bool | None = None
+        self.registry = registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=registry)
+        per_account = ("account", "source")
+        self._durations = Histogram(
+            "aggregator_poll_duration_seconds",
+            "Wall time of one poll including retries and the database write.",
+            per_account, buckets=BUCKETS, registry=registry)
+        self._polls = Counter(
+            "aggregator_polls", "Polls by outcome; error_kind is that of the final attempt.",
+            (*per_account, "outcome", "error_kind"), registry=registry)
+        self._attempts = Counter(
+            "aggregator_poll_attempts", "Failed attempts by error kind, retried or not.",
+            (*per_account, "error_kind"), registry=registry)
+        self._last_success = Gauge(
+            "aggregator_last_success_timestamp_seconds",
+            "When the last successful poll of the account finished.", per_account,
+            registry=registry)
+        self._holdings = Gauge(
+            "aggregator_holdings", "Number of holdings in the last successful poll.",
+            per_account, registry=registry)
+        Gauge("aggregator_up", "1 while the daemon runs.", registry=registry).set(1)
+        self._spool_polls = Gauge(
+            "aggregator_spool_polls", "Polls waiting in the spool for the database.",
+            registry=registry)
+        self._spool_bytes = Gauge(
+            "aggregator_spool_bytes", "Size of the spool.", registry=registry)
+        self._replayed = Counter(
+            "aggregator_spool_replayed", "Spooled polls written to the database since start-up.",
+            registry=registry)
+        registry.register(_Live(self))
         for account, source in self._sources.items():
-            self._durations[(account, source)] = _Histogram()
-            self._polls[(account, source, "ok", "")] = 0
+            self._durations.labels(account, source)
+            self._polls.labels(account, source, "ok", "")
 
     def record(self, outcome: PollOutcome) -> None:
         """Count one finished poll (all its attempts)."""
         final = outcome.final
-        source = self._sources.get(outcome.account, final.source)
-        key = (outcome.account, source)
-        self._durations.setdefault(key, _Histogram()).observe(max(outcome.seconds, 0.0))
+        labels = (outcome.account, self._sources.get(outcome.account, final.source))
+        self._durations.labels(*labels).observe(max(outcome.seconds, 0.0))
         for attempt in outcome.records:
             if attempt.error_kind is not None:
-                kind_key = (*key, attempt.error_kind)
-                self._attempts[kind_key] = self._attempts.get(kind_key, 0) + 1
+                self._attempts.labels(*labels, attempt.error_kind).inc()
         if outcome.ok:
-            poll_key = (*key, "ok", "")
-            self._last_success[key] = final.finished_at.timestamp()
-            self._holdings[key] = len(final.holdings or ())
+            self._polls.labels(*labels, "ok", "").inc()
+            self._last_success.labels(*labels).set(final.finished_at.timestamp())
+            self._holdings.labels(*labels).set(len(final.holdings or ()))
         else:
-            poll_key = (*key, "failed", final.error_kind or STORAGE_ERROR)
-        self._polls[poll_key] = self._polls.get(poll_key, 0) + 1
+            self._polls.labels(*labels, "failed", final.error_kind or STORAGE_ERROR).inc()
+
+    def spool(self, *, polls: int, bytes_: int, oldest: datetime | None) -> None:
+        """What the spool holds now; ``oldest``: the start of its oldest poll (None: empty)."""
+        self._spool_polls.set(polls)
+        self._spool_bytes.set(bytes_)
+        self._oldest = None if oldest is None else oldest.timestamp()
+
+    def replayed(self, n: int) -> None:
+        """``n`` spooled polls reached the database."""
+        self._replayed.inc(n)
+        self._replayed_count += n
+
+    def database_up(self, up: bool) -> None:
+        """Whether the database takes writes (the series is absent until first told)."""
+        self._database_up = up
+
+    def storage(self, health: Health) -> None:
+        """All of the above from the writer's health (its ``replayed`` counts since start)."""
+        self.database_up(health.database_up)
+        self.spool(polls=health.spooled, bytes_=health.spool_bytes, oldest=health.oldest)
+        if health.replayed > self._replayed_count:
+            self.replayed(health.replayed - self._replayed_count)
 
     def render(self) -> str:
-        """The text exposition format 0.0.4, ending in a newline."""
-        out: list[str] = []
+        """The text exposition format 0.0.4."""
+        return prometheus_client.generate_latest(self.registry).decode("utf-8")
 
-        def header(name: str, kind: str, help_text: str) -> None:
-            out.append(f"# HELP {name} {help_text}")
-            out.append(f"# TYPE {name} {kind}")
 
-        def sample(name: str, labels: Iterable[tuple[str, str]], value: float) -> None:
-            out.append(f"{name}{_labels(labels)} {format_value(value)}")
+class _Live:
+    """The figures read at scrape time: host holds, the oldest spooled poll, the database."""
 
-        name = "aggregator_poll_duration_seconds"
-        header(name, "histogram", "Wall time of one poll including retries and the database write.")
-        for (account, source), hist in sorted(self._durations.items()):
-            base = [("account", account), ("source", source)]
-            for bound, count in zip(BUCKETS, hist.counts, strict=True):
-                sample(f"{name}_bucket", [*base, ("le", format_value(bound))], count)
-            sample(f"{name}_bucket", [*base, ("le", "+Inf")], hist.count)
-            sample(f"{name}_sum", base, hist.total)
-            sample(f"{name}_count", base, hist.count)
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
 
-        name = "aggregator_polls_total"
-        header(name, "counter", "Polls by outcome; error_kind is that of the final attempt.")
-        for (account, source, outcome, kind), value in sorted(self._polls.items()):
-            sample(name, [("account", account), ("source", source), ("outcome", outcome),
-                          ("error_kind", kind)], value)
-
-        name = "aggregator_poll_attempts_total"
-        header(name, "counter", "Failed attempts by error kind, retried or not.")
-        for (account, source, kind), value in sorted(self._attempts.items()):
-            sample(name, [("account", account), ("source", source), ("error_kind", kind)],
-                   value)
-
-        name = "aggregator_last_success_timestamp_seconds"
-        header(name, "gauge", "When the last successful poll of the account finished.")
-        for (account, source), when in sorted(self._last_success.items()):
-            sample(name, [("account", account), ("source", source)], when)
-
-        name = "aggregator_holdings"
-        header(name, "gauge", "Number of holdings in the last successful poll.")
-        for (account, source), count in sorted(self._holdings.items()):
-            sample(name, [("account", account), ("source", source)], count)
-
-        header("aggregator_up", "gauge", "1 while the daemon runs.")
-        sample("aggregator_up", (), 1)
-        return "\n".join(out) + "\n"
+    def collect(self) -> Iterable[Metric]:
+        m = self._metrics
+        if m._oldest is not None:
+            yield GaugeMetricFamily(
+                "aggregator_spool_oldest_timestamp_seconds",
+                "When the oldest poll still in the spool started (absent: the spool is empty).",
+                value=m._oldest)
+        if m._database_up is not None:
+            yield GaugeMetricFamily(
+                "aggregator_database_up", "1 while the database takes writes, else 0.",
+                value=1.0 if m._database_up else 0.0)
+        if m._limits is None:
+            return
+        labels = ("source", "host")
+        backoff = GaugeMetricFamily(
+            "aggregator_host_backoff_seconds",
+            "Seconds until a host on hold after a rate limit may be asked again (0: not held).",
+            labels=labels)
+        holds = CounterMetricFamily(
+            "aggregator_host_holds", "Holds of a host after a rate limit, since start-up.",
+            labels=labels)
+        for hold in m._limits.holds():
+            backoff.add_metric([hold.source, hold.host], hold.remaining())
+            holds.add_metric([hold.source, hold.host], hold.holds)
+        yield backoff
+        yield holds
 
 
 def _response(status: str, content_type: str, body: bytes, head_only: bool = False) -> bytes:
@@ -177,41 +212,55 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+async def _answer(metrics: Metrics, reader: asyncio.StreamReader) -> bytes | None:
+    """The whole answer to one request; None to just close the connection."""
+    try:
+        request = await _read_request(reader)
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+        return None
+    if request is None:
+        return _response("400 Bad Request", "text/plain; charset=utf-8", b"bad request\n")
+    method, target = request
+    if target.split("?", 1)[0] != PATH or method not in ("GET", "HEAD"):
+        return _response("404 Not Found", "text/plain; charset=utf-8", b"not found\n")
+    body = (await asyncio.to_thread(metrics.render)).encode("utf-8")
+    return _response("200 OK", CONTENT_TYPE, body, head_only=method == "HEAD")
+
+
 async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
     """Serve ``GET /metrics`` on ``host:port`` until the returned server is closed.
 
     One request per connection, answered and closed (HTTP/1.0 style). Any other path or
-    method gets 404; a request that is not HTTP gets 400; a slow or oversized one is
-    dropped. Nothing a client sends can stop the server.
+    method gets 404; a request that is not HTTP gets 400; a slow or oversized one, or
+    one beyond ``MAX_CLIENTS`` at once, is dropped. Nothing a client sends can stop the
+    server.
     """
+    active = 0
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal active
+        if active >= MAX_CLIENTS:
+            writer.close()
+            return
+        active += 1
         try:
-            try:
-                async with asyncio.timeout(REQUEST_TIMEOUT):
-                    request = await _read_request(reader)
-            except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                    ValueError, ConnectionError):
-                return
-            if request is None:
-                answer = _response("400 Bad Request", "text/plain; charset=utf-8",
-                                   b"bad request\n")
-            else:
-                method, target = request
-                path = target.split("?", 1)[0]
-                if path == PATH and method in ("GET", "HEAD"):
-                    body = metrics.render().encode("utf-8")
-                    answer = _response("200 OK", CONTENT_TYPE, body, head_only=method == "HEAD")
-                else:
-                    answer = _response("404 Not Found", "text/plain; charset=utf-8",
-                                       b"not found\n")
-            writer.write(answer)
-            await writer.drain()
-        except (ConnectionError, OSError):
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                answer = await _answer(metrics, reader)
+                if answer is not None:
+                    writer.write(answer)
+                    await writer.drain()
+        except (TimeoutError, ConnectionError, OSError):
             pass
+        except asyncio.CancelledError:
+            pass  # the loop is closing: nobody awaits this task, so nothing to pass it on to
         except Exception:  # never let one client's request take the daemon down
             log.exception("metrics: error answering a request")
         finally:
+            active -= 1
+            if writer.transport.get_write_buffer_size():
+                # A client that does not read would keep a closing connection, and the
+                # answer it did not take, open for good.
+                writer.transport.abort()
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

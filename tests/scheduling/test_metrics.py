@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -11,14 +13,10 @@ import httpx
 import pytest
 
 from aggregator.model import Holding, Kind, PollRecord
+from aggregator.polling.ratelimit import RateLimits
 from aggregator.polling.service import PollOutcome
-from aggregator.scheduling.metrics import (
-    CONTENT_TYPE,
-    Metrics,
-    escape_label,
-    format_value,
-    serve_metrics,
-)
+from aggregator.scheduling.metrics import CONTENT_TYPE, Metrics, serve_metrics
+from aggregator.storage.writer import Health, Stored
 from aggregator.storage.writes import PollWriteResult
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -47,18 +45,25 @@ def record(account: str, source: str, error_kind: str | None = None, n_holdings:
 
 def outcome(records: list[PollRecord], seconds: float,
             written: PollWriteResult | None = WRITTEN) -> PollOutcome:
-    return PollOutcome(records[0].account, records, written, seconds,
-                       None if written else "database is locked")
+    stored = Stored(written, "database") if written else Stored(None, "lost", "disk full")
+    return PollOutcome(records[0].account, records, stored, seconds)
 
 
 def unescape(value: str) -> str:
     return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
 
 
-def parse(text: str) -> tuple[dict[tuple[str, frozenset[tuple[str, str]]], str], dict[str, str]]:
-    """Samples keyed by (name, labels), and the TYPE of every family. Fails on bad lines."""
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> tuple[Samples, dict[str, str]]:
+    """Samples keyed by (name, labels), and the TYPE of every family. Fails on bad lines.
+
+    Values are numbers and ``le`` bounds are written as ``1``, ``0.05``, ``+Inf``, however
+    the exposition spells them (prometheus_client writes ``1.0``).
+    """
     assert text.endswith("\n")
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], str] = {}
+    samples: Samples = {}
     types: dict[str, str] = {}
     for line in text.splitlines():
         if line.startswith("# TYPE "):
@@ -75,12 +80,21 @@ def parse(text: str) -> tuple[dict[tuple[str, frozenset[tuple[str, str]]], str],
         while rest:
             label = LABEL.match(rest)
             assert label, f"bad labels in {line!r}"
-            labels.append((label.group(1), unescape(label.group(2))))
+            name, value = label.group(1), unescape(label.group(2))
+            if name == "le" and value != "+Inf":
+                value = f"{float(value):g}"
+            labels.append((name, value))
             rest = rest[label.end():]
         key = (match.group(1), frozenset(labels))
         assert key not in samples, f"duplicate series {line!r}"
-        samples[key] = match.group(4)
+        samples[key] = float(match.group(4))
     return samples, types
+
+
+def ours(text: str) -> list[str]:
+    """The lines of our own families (the process's figures change from one page to the next)."""
+    return [line for line in text.splitlines()
+            if line.startswith(("aggregator_", "# HELP aggregator_", "# TYPE aggregator_"))]
 
 
 def L(**labels: str) -> frozenset[tuple[str, str]]:
@@ -104,56 +118,68 @@ def metrics() -> Metrics:
 
 def test_render_exact_values(metrics: Metrics) -> None:
     samples, types = parse(metrics.render())
-    assert types == {
+    assert {name: kind for name, kind in types.items() if name.startswith("aggregator_")} == {
         "aggregator_poll_duration_seconds": "histogram",
         "aggregator_polls_total": "counter",
         "aggregator_poll_attempts_total": "counter",
         "aggregator_last_success_timestamp_seconds": "gauge",
         "aggregator_holdings": "gauge",
         "aggregator_up": "gauge",
+        "aggregator_spool_polls": "gauge",
+        "aggregator_spool_bytes": "gauge",
+        "aggregator_spool_replayed_total": "counter",
     }
     h = "aggregator_poll_duration_seconds"
     alpha = {"account": "alpha", "source": "bitopro"}
     beta = {"account": "beta", "source": "bitz"}
-    expected_alpha = {"0.05": "0", "0.1": "1", "0.25": "1", "0.5": "2", "1": "2", "2.5": "2",
-                      "5": "2", "10": "2", "30": "2", "60": "2", "+Inf": "2"}
+    expected_alpha = {"0.05": 0, "0.1": 1, "0.25": 1, "0.5": 2, "1": 2, "2.5": 2,
+                      "5": 2, "10": 2, "30": 2, "60": 2, "+Inf": 2}
     for le, value in expected_alpha.items():
         assert samples[(f"{h}_bucket", L(**alpha, le=le))] == value, le
-    assert float(samples[(f"{h}_sum", L(**alpha))]) == pytest.approx(0.37)
-    assert samples[(f"{h}_count", L(**alpha))] == "2"
-    expected_beta = {"0.05": "0", "10": "0", "30": "1", "60": "1", "+Inf": "2"}
+    assert samples[(f"{h}_sum", L(**alpha))] == pytest.approx(0.37)
+    assert samples[(f"{h}_count", L(**alpha))] == 2
+    expected_beta = {"0.05": 0, "10": 0, "30": 1, "60": 1, "+Inf": 2}
     for le, value in expected_beta.items():
         assert samples[(f"{h}_bucket", L(**beta, le=le))] == value, le
-    assert samples[(f"{h}_sum", L(**beta))] == "73"
-    assert samples[(f"{h}_count", L(**beta))] == "2"
+    assert samples[(f"{h}_sum", L(**beta))] == 73
+    assert samples[(f"{h}_count", L(**beta))] == 2
 
     p = "aggregator_polls_total"
-    assert samples[(p, L(**alpha, outcome="ok", error_kind=""))] == "2"
-    assert samples[(p, L(**beta, outcome="ok", error_kind=""))] == "1"
-    assert samples[(p, L(**beta, outcome="failed", error_kind="bad_credentials"))] == "1"
+    assert samples[(p, L(**alpha, outcome="ok", error_kind=""))] == 2
+    assert samples[(p, L(**beta, outcome="ok", error_kind=""))] == 1
+    assert samples[(p, L(**beta, outcome="failed", error_kind="bad_credentials"))] == 1
 
     a = "aggregator_poll_attempts_total"
     for kind in ("timeout", "server_error", "rate_limited", "bad_credentials"):
-        assert samples[(a, L(**beta, error_kind=kind))] == "1"
+        assert samples[(a, L(**beta, error_kind=kind))] == 1
 
     g = "aggregator_last_success_timestamp_seconds"
-    assert float(samples[(g, L(**alpha))]) == (T0 + timedelta(minutes=5)).timestamp()
-    assert float(samples[(g, L(**beta))]) == T0.timestamp()
-    assert samples[("aggregator_holdings", L(**alpha))] == "2"
-    assert samples[("aggregator_holdings", L(**beta))] == "5"
-    assert samples[("aggregator_up", frozenset())] == "1"
+    assert samples[(g, L(**alpha))] == (T0 + timedelta(minutes=5)).timestamp()
+    assert samples[(g, L(**beta))] == T0.timestamp()
+    assert samples[("aggregator_holdings", L(**alpha))] == 2
+    assert samples[("aggregator_holdings", L(**beta))] == 5
+    assert samples[("aggregator_up", frozenset())] == 1
 
     # An account never polled yet: zeroed histogram and ok counter, no gauges.
     idle = {"account": "idle", "source": "pitrade"}
-    assert samples[(f"{h}_count", L(**idle))] == "0"
-    assert samples[(f"{h}_bucket", L(**idle, le="+Inf"))] == "0"
-    assert samples[(p, L(**idle, outcome="ok", error_kind=""))] == "0"
+    assert samples[(f"{h}_count", L(**idle))] == 0
+    assert samples[(f"{h}_bucket", L(**idle, le="+Inf"))] == 0
+    assert samples[(p, L(**idle, outcome="ok", error_kind=""))] == 0
     assert (g, L(**idle)) not in samples
     assert ("aggregator_holdings", L(**idle)) not in samples
-    # Nothing else: every sample is one of the above families.
-    families = {name for name, _ in samples}
+    # Nothing spooled yet; the database's state and the oldest spooled poll unknown.
+    assert samples[("aggregator_spool_polls", frozenset())] == 0
+    assert samples[("aggregator_spool_bytes", frozenset())] == 0
+    assert samples[("aggregator_spool_replayed_total", frozenset())] == 0
+    # Nothing else of ours: every sample is one of the above families.
+    families = {name for name, _ in samples if name.startswith("aggregator_")}
     assert families == {f"{h}_bucket", f"{h}_sum", f"{h}_count", p, a, g,
-                        "aggregator_holdings", "aggregator_up"}
+                        "aggregator_holdings", "aggregator_up", "aggregator_spool_polls",
+                        "aggregator_spool_bytes", "aggregator_spool_replayed_total"}
+    # And the process's own figures, from prometheus_client's collectors.
+    assert samples[("process_resident_memory_bytes", frozenset())] > 10 * 2**20
+    assert samples[("process_start_time_seconds", frozenset())] > T0.timestamp()
+    assert any(name == "python_info" for name, _ in samples)
 
 
 def test_histogram_buckets_are_cumulative(metrics: Metrics) -> None:
@@ -164,8 +190,8 @@ def test_histogram_buckets_are_cumulative(metrics: Metrics) -> None:
                    if name == "aggregator_poll_duration_seconds_bucket"
                    and ("account", account) in labels]
         assert len(buckets) == len(bounds)
-        values = [int(samples[("aggregator_poll_duration_seconds_bucket",
-                               L(account=account, source=source, le=le))]) for le in bounds]
+        values = [samples[("aggregator_poll_duration_seconds_bucket",
+                           L(account=account, source=source, le=le))] for le in bounds]
         assert values == sorted(values)
 
 
@@ -175,9 +201,9 @@ def test_storage_failure_counts_as_failed() -> None:
     samples, _ = parse(m.render())
     assert samples[("aggregator_polls_total",
                     L(account="alpha", source="bitopro", outcome="failed",
-                      error_kind="storage"))] == "1"
+                      error_kind="storage"))] == 1
     assert samples[("aggregator_polls_total",
-                    L(account="alpha", source="bitopro", outcome="ok", error_kind=""))] == "0"
+                    L(account="alpha", source="bitopro", outcome="ok", error_kind=""))] == 0
     assert not any(name == "aggregator_last_success_timestamp_seconds" for name, _ in samples)
 
 
@@ -185,27 +211,18 @@ def test_unknown_account_uses_the_record_source() -> None:
     m = Metrics({})
     m.record(outcome([record("late", "bitzoom")], 0.01))
     samples, _ = parse(m.render())
-    assert samples[("aggregator_holdings", L(account="late", source="bitzoom"))] == "2"
+    assert samples[("aggregator_holdings", L(account="late", source="bitzoom"))] == 2
 
 
 def test_label_values_are_escaped() -> None:
     odd = 'we"ird\\name\nx'
-    assert escape_label(odd) == 'we\\"ird\\\\name\\nx'
     m = Metrics({odd: "bitz"})
     m.record(outcome([record(odd, "bitz")], 0.01))
     text = m.render()
+    assert 'account="we\\"ird\\\\name\\nx"' in text
     assert "\nx" not in text.replace("\\n", "")  # no raw newline inside a label
     samples, _ = parse(text)
-    assert samples[("aggregator_holdings", L(account=odd, source="bitz"))] == "2"
-
-
-def test_format_value() -> None:
-    assert format_value(1.0) == "1"
-    assert format_value(0.05) == "0.05"
-    assert format_value(float("inf")) == "+Inf"
-    assert format_value(float("-inf")) == "-Inf"
-    assert format_value(float("nan")) == "NaN"
-    assert format_value(1714564800.25) == "1714564800.25"
+    assert samples[("aggregator_holdings", L(account=odd, source="bitz"))] == 2
 
 
 async def test_http_get_metrics(metrics: Metrics) -> None:
@@ -217,15 +234,15 @@ async def test_http_get_metrics(metrics: Metrics) -> None:
             response = await client.get("/metrics")
             assert response.status_code == 200
             assert response.headers["content-type"] == CONTENT_TYPE
-            assert response.text == metrics.render()
+            assert ours(response.text) == ours(metrics.render())
             samples, _ = parse(response.text)
-            assert samples[("aggregator_up", frozenset())] == "1"
+            assert samples[("aggregator_up", frozenset())] == 1
 
             # The endpoint shows new polls as they are recorded.
             metrics.record(outcome([record("alpha", "bitopro", n_holdings=7)], 0.01))
             samples, _ = parse((await client.get("/metrics?x=1")).text)
             assert samples[("aggregator_holdings",
-                            L(account="alpha", source="bitopro"))] == "7"
+                            L(account="alpha", source="bitopro"))] == 7
 
             head = await client.head("/metrics")
             assert head.status_code == 200 and head.content == b""
@@ -266,7 +283,7 @@ async def test_garbage_input_does_not_hurt(metrics: Metrics) -> None:
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.0 200 OK")
         assert b"Connection: close" in head
-        assert body.decode() == metrics.render()
+        assert ours(body.decode()) == ours(metrics.render())
         # Still serving after all that.
         async with httpx.AsyncClient(timeout=5) as client:
             response = await client.get(f"http://127.0.0.1:{port}/metrics")
@@ -290,3 +307,103 @@ async def test_slow_client_is_dropped(monkeypatch: pytest.MonkeyPatch,
     finally:
         server.close()
         await server.wait_closed()
+
+
+def test_spool_and_database_figures() -> None:
+    m = Metrics({"alpha": "bitopro"})
+    samples, _ = parse(m.render())
+    assert ("aggregator_database_up", frozenset()) not in samples  # unknown until told
+    assert ("aggregator_spool_oldest_timestamp_seconds", frozenset()) not in samples
+    m.database_up(False)
+    m.spool(polls=3, bytes_=4096, oldest=T0)
+    samples, types = parse(m.render())
+    assert samples[("aggregator_database_up", frozenset())] == 0
+    assert samples[("aggregator_spool_polls", frozenset())] == 3
+    assert samples[("aggregator_spool_bytes", frozenset())] == 4096
+    assert samples[("aggregator_spool_oldest_timestamp_seconds", frozenset())] == T0.timestamp()
+    assert types["aggregator_database_up"] == "gauge"
+    assert types["aggregator_spool_oldest_timestamp_seconds"] == "gauge"
+    m.database_up(True)
+    m.replayed(3)
+    m.replayed(2)
+    m.spool(polls=0, bytes_=0, oldest=None)
+    samples, _ = parse(m.render())
+    assert samples[("aggregator_database_up", frozenset())] == 1
+    assert samples[("aggregator_spool_replayed_total", frozenset())] == 5
+    assert samples[("aggregator_spool_polls", frozenset())] == 0
+    assert ("aggregator_spool_oldest_timestamp_seconds", frozenset()) not in samples
+
+
+def test_host_holds() -> None:
+    limits = RateLimits()
+    held = limits.hold("bitzoom", "https://api.bitzoom.com")
+    limits.hold("bitzoom", "https://API.bitzoom.com/")  # the same host
+    limits.hold("bitz", "https://apiv2.bitz.com")
+    held.trip(30.0)
+    held.trip(20.0)  # an answer to a request sent before the hold: no new hold
+    samples, types = parse(Metrics({}, limits).render())
+    assert types["aggregator_host_backoff_seconds"] == "gauge"
+    assert types["aggregator_host_holds_total"] == "counter"
+    zoom = L(source="bitzoom", host="api.bitzoom.com")
+    bitz = L(source="bitz", host="apiv2.bitz.com")
+    assert 29 < samples[("aggregator_host_backoff_seconds", zoom)] <= 30
+    assert samples[("aggregator_host_holds_total", zoom)] == 1
+    assert samples[("aggregator_host_backoff_seconds", bitz)] == 0
+    assert samples[("aggregator_host_holds_total", bitz)] == 0
+    assert len([k for k in samples if k[0] == "aggregator_host_holds_total"]) == 2
+
+
+def test_each_daemon_has_its_own_registry() -> None:
+    # Two at once, as in a test process: the library's global registry would refuse the
+    # second set of names.
+    a, b = Metrics({"alpha": "bitopro"}), Metrics({"alpha": "bitopro"})
+    a.record(outcome([record("alpha", "bitopro")], 0.2))
+    key = ("aggregator_polls_total", L(account="alpha", source="bitopro", outcome="ok",
+                                       error_kind=""))
+    assert parse(a.render())[0][key] == 1
+    assert parse(b.render())[0][key] == 0
+
+
+async def test_clients_beyond_the_limit_are_closed(monkeypatch: pytest.MonkeyPatch,
+                                                   metrics: Metrics) -> None:
+    monkeypatch.setattr("aggregator.scheduling.metrics.REQUEST_TIMEOUT", 1.0)
+    monkeypatch.setattr("aggregator.scheduling.metrics.MAX_CLIENTS", 3)
+    server = await serve_metrics(metrics, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    idle = []
+    try:
+        for _ in range(3):  # connected, sending nothing
+            idle.append(await asyncio.open_connection("127.0.0.1", port))
+        await asyncio.sleep(0.1)
+        began = asyncio.get_running_loop().time()
+        # Closed unread: an end of file or, as the kernel sees fit, a reset.
+        with contextlib.suppress(ConnectionResetError):
+            assert await raw_exchange(port, b"GET /metrics HTTP/1.0\r\n\r\n") == b""
+        assert asyncio.get_running_loop().time() - began < 0.5  # closed at once
+        for reader, _ in idle:  # the idle ones are dropped at the time limit ...
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        answer = await raw_exchange(port, b"GET /metrics HTTP/1.0\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 200 OK")  # ... and then it serves again
+    finally:
+        for _, writer in idle:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+def test_storage_health_sets_every_figure() -> None:
+    m = Metrics({})
+    down = Health(database_up=False, down_since=T0, reason="frozen", spooled=2, spool_bytes=900,
+                  in_memory=0, oldest=T0, replayed=0, lost=0)
+    m.storage(down)
+    back = dataclasses.replace(down, database_up=True, down_since=None, spooled=0,
+                               spool_bytes=0, oldest=None, replayed=2)
+    m.storage(back)
+    m.storage(back)  # told twice: still 2 replayed
+    samples, _ = parse(m.render())
+    assert samples[("aggregator_database_up", frozenset())] == 1
+    assert samples[("aggregator_spool_replayed_total", frozenset())] == 2
+    assert samples[("aggregator_spool_polls", frozenset())] == 0
+    assert ("aggregator_spool_oldest_timestamp_seconds", frozenset()) not in samples
+    m.storage(down)
+    assert parse(m.render())[0][("aggregator_database_up", frozenset())] == 0
