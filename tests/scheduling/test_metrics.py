@@ -8,6 +8,7 @@ import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -407,3 +408,16 @@ def test_storage_health_sets_every_figure() -> None:
     assert ("aggregator_spool_oldest_timestamp_seconds", frozenset()) not in samples
     m.storage(down)
     assert parse(m.render())[0][("aggregator_database_up", frozenset())] == 0
+
+
+def test_the_readme_names_only_metrics_that_exist() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    named = set(re.findall(r"`(aggregator_\w+)`", readme))
+    assert named, "the README names no metric"
+    limits = RateLimits()
+    limits.hold("bitz", "https://apiv2.bitz.com")
+    m = Metrics({"alpha": "bitopro"}, limits)
+    m.database_up(True)
+    m.spool(polls=1, bytes_=1, oldest=T0)
+    exported = {name for name, _ in parse(m.render())[0]}
+    assert named <= exported
