@@ -163,9 +163,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         from aggregator.demo import run_demo
 
         return run_demo(args.dir, duration=args.duration or None, interval=args.interval)
-    settings = load_config(config_path(getattr(args, "config", None)))
+    # Without an account, run, poll and check-config would have nothing to do.
+    settings = load_config(config_path(getattr(args, "config", None)),
+                           need_accounts=args.command in ("run", "poll", "check-config"))
     if args.command == "check-config":
-        names = ", ".join(a.name for a in settings.accounts) or "none"
+        names = ", ".join(a.name for a in settings.accounts)
         print(f"{settings.path}: ok, {len(settings.accounts)} accounts ({names})")
         return 0
     if args.command == "run":

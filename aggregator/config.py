@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import ipaddress
+import math
 import os
 import re
 import tomllib
 import types
 import typing
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
 
 from aggregator.errors import ConfigError
 from aggregator.model import Secret
@@ -25,7 +30,7 @@ from aggregator.reports.mail import SECURITY, SmtpSettings
 from aggregator.sources.base import AccountConfig, Duration
 from aggregator.sources.registry import SOURCES
 from aggregator.storage.database import describe as describe_database
-from aggregator.storage.database import sqlite_file
+from aggregator.storage.database import sqlite_file, url_problem
 from aggregator.storage.spool import DEFAULT_MAX_BYTES
 from aggregator.storage.spool import default_path as default_spool_path
 from aggregator.storage.writer import WriterSettings
@@ -33,9 +38,13 @@ from aggregator.storage.writer import WriterSettings
 DEFAULT_PATH = Path("/etc/aggregator/config.toml")
 DEFAULT_DATABASE_URL = "sqlite:////var/lib/aggregator/holdings.db"
 DEFAULT_REPORT_DIR = Path("/var/lib/aggregator/reports")
+MAX_CONFIG_BYTES = 2**20  # read no further: --config /dev/zero must not fill the memory
 ACCOUNT_NAME = re.compile(r"[a-z0-9_-]+")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smh])")
 _UNITS = {"s": 1, "m": 60, "h": 3600}
+# What str.splitlines() breaks on: the line breaks a credential or a message must not hold.
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+MAX_DURATION = 100 * 365.25 * 86400
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,8 @@ def parse_duration(text: object) -> Duration:
     seconds = float(match[1]) * _UNITS[match[2]]
     if seconds < 1:
         raise ValueError(f"{text!r} is shorter than 1s")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise ValueError(f"{text!r} is longer than 100 years")  # timers overflow far beyond
     return Duration(seconds)
 
 
@@ -112,25 +123,61 @@ class _Problems:
         self.lines: list[str] = []
 
     def add(self, where: str, message: str) -> None:
-        self.lines.append(f"{self.path}: {where}: {message}")
+        # One problem, one line: a message from a library may hold a line break.
+        self.lines.append(_LINE_BREAK.sub(" ", f"{self.path}: {where}: {message}"))
 
 
-def load_config(path: Path, environ: Mapping[str, str] = os.environ) -> Settings:
-    """Read, validate and resolve secrets; raise ConfigError listing every problem."""
-    try:
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such config file"]) from None
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+def load_config(
+    path: Path, environ: Mapping[str, str] = os.environ, *, need_accounts: bool = False
+) -> Settings:
+    """Read, validate and resolve secrets; raise ConfigError listing every problem.
+
+    ``need_accounts``: a file without any ``[[accounts]]`` is a problem too (``run``,
+    ``poll`` and ``check-config``: there would be nothing to poll).
+    """
+    raw = _read_toml(path)
+    if not raw:
+        raise ConfigError([f"{path}: is empty: nothing is configured"])
     problems = _Problems(path)
+    if need_accounts and raw.get("accounts", []) == []:
+        problems.add("accounts", "no [[accounts]] table: nothing to poll")
     settings = _settings(raw, path, problems, environ)
     if problems.lines:
         raise ConfigError(problems.lines)
     return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    def fail(message: str) -> ConfigError:
+        return ConfigError([f"{path}: {message}"])
+
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise fail("no such config file") from None
+    except IsADirectoryError:
+        raise fail("is a directory, not a config file") from None
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise fail(f"is larger than {MAX_CONFIG_BYTES // 2**20} MiB: not a config file")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise fail("is UTF-16 text; save it as UTF-8")
+    if b"\0" in data:
+        raise fail("contains NUL bytes (a binary or UTF-16 file?); a config file is TOML "
+                   "in UTF-8")
+    try:
+        # A UTF-8 byte order mark, as some editors write, is no reason to refuse the file.
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise fail(f"is not UTF-8 text (byte {exc.start}); a config file is TOML in UTF-8") \
+            from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib quotes at most one character of the file, never a whole value.
+        raise fail(f"not valid TOML: {exc}") from None
 
 
 def _table(raw: dict[str, Any], key: str, problems: _Problems) -> dict[str, Any]:
@@ -156,10 +203,13 @@ def _settings(
     database = _table(raw, "database", problems)
     _unknown(database, {"url", "timeout"}, "database", problems)
     if "url" in database:
-        if isinstance(database["url"], str) and database["url"]:
-            values["database_url"] = database["url"]
-        else:
+        url = database["url"]
+        if not isinstance(url, str) or not url:
             problems.add("database.url", "must be a non-empty string")
+        elif (problem := url_problem(url)) is not None:
+            problems.add("database.url", problem)
+        else:
+            values["database_url"] = url
     if "timeout" in database:
         _convert(lambda: parse_duration(database["timeout"]), "database.timeout",
                  "database_timeout", values, problems)
@@ -289,6 +339,8 @@ def _smtp(table: object, problems: _Problems, environ: Mapping[str, str]) -> Smt
 def _parse_listen(value: object) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"\[?[0-9A-Za-z.:-]+\]?:\d{1,5}", value):
         raise ValueError('expected "host:port", e.g. "127.0.0.1:9464"')
+    if not 0 < int(value.rsplit(":", 1)[1]) < 65536:
+        raise ValueError("the port must be between 1 and 65535")
     return value
 
 
@@ -353,9 +405,23 @@ def _account(
 
 
 def _url_problems(account: AccountConfig) -> list[tuple[str, str]]:
-    parts = urlsplit(account.base_url)
+    # The URL itself is never quoted: its userinfo or query may hold a credential.
+    url = account.base_url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number or out of range
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return [("base_url", "is not a valid URL (check the host and the port)")]
+    if "@" in parts.netloc:
+        return [("base_url", "must not contain user:password@; an account's credentials go in "
+                 "its own keys")]
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [("base_url", f"{account.base_url!r} is not an http(s) URL")]
+        return [("base_url", "is not an http(s) URL such as https://api.example.com/v3")]
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in url):
+        return [("base_url", "contains a space or a control character")]
+    if parts.query or parts.fragment:
+        return [("base_url", "must not have a query (?...) or a fragment (#...)")]
     if parts.scheme == "http" and not account.allow_insecure_http and not _loopback(parts.hostname):
         return [("base_url", "plain http to a non-loopback host; use https or set "
                  "allow_insecure_http = true")]
@@ -402,11 +468,24 @@ def _coerce(value: Any, hint: Any, environ: Mapping[str, str]) -> Any:
 
 
 def resolve_secret(value: object, environ: Mapping[str, str] = os.environ) -> Secret:
-    """A literal string or ``{env=..}``, ``{file=..}``, ``{credential=..}``."""
+    """A literal string or ``{env=..}``, ``{file=..}``, ``{credential=..}``.
+
+    A value with a control character is refused: it could not go into a header as it
+    is, and the library's complaint would quote it.
+    """
+    text, what = _secret_text(value, environ)
+    problem = _unsendable(text)
+    if problem is not None:
+        raise ValueError(f"{what}: {problem}" if what else problem)
+    return Secret(text)
+
+
+def _secret_text(value: object, environ: Mapping[str, str]) -> tuple[str, str]:
+    """The secret's text, and where it came from ("" for a literal)."""
     if isinstance(value, str):
         if not value:
             raise ValueError("is empty")
-        return Secret(value)
+        return value, ""
     if not isinstance(value, dict) or len(value) != 1:
         raise ValueError("expected a string or one of {env=...}, {file=...}, {credential=...}")
     ((kind, ref),) = value.items()
@@ -415,9 +494,9 @@ def resolve_secret(value: object, environ: Mapping[str, str] = os.environ) -> Se
     if kind == "env":
         if not environ.get(ref):
             raise ValueError(f"environment variable {ref} is not set or empty")
-        return Secret(environ[ref])
+        return environ[ref], f"environment variable {ref}"
     if kind == "file":
-        return Secret(_read_secret_file(Path(ref), f"file {ref}"))
+        return _read_secret_file(Path(ref), f"file {ref}"), f"file {ref}"
     if kind == "credential":
         directory = environ.get("CREDENTIALS_DIRECTORY")
         if not directory:
@@ -425,13 +504,16 @@ def resolve_secret(value: object, environ: Mapping[str, str] = os.environ) -> Se
                              "(use LoadCredential= in the systemd unit)")
         if "/" in ref:
             raise ValueError(f"credential name {ref!r} must not contain '/'")
-        return Secret(_read_secret_file(Path(directory) / ref, f"credential {ref}"))
+        what = f"credential {ref}"
+        return _read_secret_file(Path(directory) / ref, what), what
     raise ValueError(f"unknown secret reference {kind!r}; use env, file or credential")
 
 
 def _read_secret_file(path: Path, what: str) -> str:
     try:
         text = path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ValueError(f"{what}: is a directory") from None
     except OSError as exc:
         raise ValueError(f"{what}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
@@ -439,4 +521,22 @@ def _read_secret_file(path: Path, what: str) -> str:
     text = text.rstrip("\r\n")
     if not text:
         raise ValueError(f"{what}: is empty")
+    if _LINE_BREAK.search(text):
+        raise ValueError(f"{what}: has more than one line (only a trailing line break "
+                         "is stripped)")
     return text
+
+
+def _unsendable(text: str) -> str | None:
+    """Why a credential cannot be used as it is, or None. Never shows the value."""
+    if _LINE_BREAK.search(text):
+        return "contains a line break"
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return "contains a control character"
+        if category == "Cf":
+            return "contains an invisible formatting character (such as a byte order mark)"
+        if category == "Cs":
+            return "is not valid Unicode text"  # undecodable bytes in an environment variable
+    return None

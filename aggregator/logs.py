@@ -7,7 +7,13 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from aggregator.polling.redact import redact_everywhere
+
 LOG_FORMATS = ("text", "json")
+# Libraries that log URLs (a Bitzoom test-token URL carries the user id) or whole request
+# and response headers (httpcore's trace at DEBUG: an echoing server returns the API key)
+# stay quiet below WARNING, with -v too.
+QUIET = ("httpx", "httpcore", "hpack", "h2", "h11", "urllib3", "apscheduler", "alembic")
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,17 +35,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
+class Redacting(logging.Formatter):
+    """Another formatter's line without any secret of any account of this process.
+
+    The last line of defence: whatever a library puts into a message or a traceback.
+    """
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_everywhere(self._inner.format(record))
+
+
 def setup_logging(verbose: bool = False, fmt: str = "text") -> None:
+    """One handler on stderr; ``verbose``: debug lines of aggregator itself.
+
+    Other libraries stay at INFO even then (``QUIET`` ones at WARNING): what they print
+    at DEBUG is theirs to choose, headers and connection strings included.
+    """
     handler = logging.StreamHandler(sys.stderr)
     # journald adds its own timestamps; the level is enough in front of the message.
-    handler.setFormatter(JsonFormatter() if fmt == "json"
-                         else logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(Redacting(JsonFormatter() if fmt == "json"
+                                   else logging.Formatter("%(levelname)s %(name)s: %(message)s")))
     handler.set_name("aggregator")
     root = logging.getLogger()
     # Replace only our own handler: others (a test's log capture) stay.
     root.handlers[:] = [h for h in root.handlers if h.get_name() != "aggregator"] + [handler]
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    # httpx logs every request URL at INFO; the poll line says what matters.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    root.setLevel(logging.INFO)
+    logging.getLogger("aggregator").setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)

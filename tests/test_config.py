@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from aggregator.cli import main
 from aggregator.config import load_config, parse_duration
 from aggregator.errors import ConfigError
 from aggregator.sources.bitopro import BitoProConfig
@@ -148,3 +151,313 @@ def test_smtp_table(tmp_path: Path, env: dict[str, str]) -> None:
     problems = "\n".join(caught.value.problems)
     assert "report.smtp.host: required" in problems
     assert "report.smtp.security: must be one of" in problems
+
+
+# --- every malformed config: one line, exit 78, no traceback, no secret ------------------
+
+CANARY = "c4n4ry5ecret"
+BASE = """\
+[database]
+url = "sqlite:///{tmp}/h.db"
+[schedule]
+interval = "30s"
+[[accounts]]
+name = "bp"
+source = "bitopro"
+api_key = {{ env = "BP_KEY" }}
+api_secret = {{ file = "{tmp}/secret.txt" }}
+identity = "me@example.com"
+[[accounts]]
+name = "pt"
+source = "pitrade"
+base_url = "http://127.0.0.1:9/api"
+client_id = "c"
+secret = "literal-{canary}"
+[[accounts]]
+name = "zb"
+source = "bitzoom"
+user_id = {{ credential = "zb-user" }}
+"""
+SMTP = ('[report.smtp]\nhost = "127.0.0.1"\nfrom = "a@example.com"\nto = ["b@example.com"]\n'
+        'password = "pw-{canary}"\n')
+DATABASE = '[database]\nurl = "sqlite:///{tmp}/h.db"\n'
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One malformed config and the text its one line must carry."""
+
+    name: str
+    expect: str
+    change: tuple[str, str] | None = None  # replaced once in BASE
+    text: str | bytes | None = None  # the whole file instead ({tmp}, {canary} filled in)
+    files: Mapping[str, str | bytes] = field(default_factory=dict)  # under tmp
+    env: Mapping[str, str | None] = field(default_factory=dict)  # None: unset
+    command: tuple[str, ...] = ("check-config",)
+    config: str = "config.toml"  # the --config path under tmp
+
+
+def secret_file(content: str | bytes, name: str = "secret.txt") -> dict[str, str | bytes]:
+    return {name: content}
+
+
+BAD = [
+    # The file itself
+    Bad("binary", "is not UTF-8 text (byte 0)", text=b"\xff\xd8\xff\xe0 api_key = c4n4ry5ecret"),
+    Bad("utf-16 with BOM", "is UTF-16 text; save it as UTF-8", text=BASE.encode("utf-16")),
+    Bad("utf-16 without BOM", "contains NUL bytes", text=BASE.encode("utf-16-le")),
+    Bad("latin-1", "is not UTF-8 text", text=("# café\n" + BASE).encode("latin-1")),
+    Bad("a directory", "is a directory, not a config file", config="."),
+    Bad("missing", "no such config file", config="nope.toml"),
+    Bad("empty", "is empty: nothing is configured", text=""),
+    Bad("comments only", "is empty: nothing is configured",
+        text="# api_key = 'c4n4ry5ecret'\n\n"),
+    Bad("too large", "is larger than 1 MiB", text="# {canary}\n" * 100_000),
+    Bad("not TOML", "not valid TOML", text="api_key: {canary}\n"),
+    Bad("unterminated string", "not valid TOML",
+        change=('secret = "literal-{canary}"', 'secret = "literal-{canary}')),
+    Bad("duplicate key", "not valid TOML",
+        change=('client_id = "c"', 'client_id = "c"\nclient_id = "d"')),
+    Bad("no accounts", "accounts: no [[accounts]] table", text=DATABASE),
+    Bad("no accounts: poll", "accounts: no [[accounts]] table", text=DATABASE,
+        command=("poll",)),
+    Bad("no accounts: run", "accounts: no [[accounts]] table", text=DATABASE,
+        command=("run", "--duration", "1")),
+    Bad("empty account list", "accounts: no [[accounts]] table", text="accounts = []\n"),
+    Bad("unknown top-level key", "colour: unknown key", text="colour = 1\n" + BASE),
+    # [database]
+    Bad("database not a table", "database: must be a table",
+        change=('[database]\nurl = "sqlite:///{tmp}/h.db"', 'database = "x"')),
+    Bad("database.url empty", "database.url: must be a non-empty string",
+        change=('"sqlite:///{tmp}/h.db"', '""')),
+    Bad("database.url a number", "database.url: must be a non-empty string",
+        change=('"sqlite:///{tmp}/h.db"', "5")),
+    Bad("database.url garbage", "database.url: not a database URL",
+        change=("sqlite:///{tmp}/h.db", "garbage-{canary}")),
+    Bad("database.url port not a number", "database.url: not a database URL",
+        change=("sqlite:///{tmp}/h.db", "postgresql://u:{canary}@h:port/db")),
+    Bad("database.url port out of range", "database.url: the port must be between 1 and 65535",
+        change=("sqlite:///{tmp}/h.db", "postgresql://u:{canary}@h:99999/db")),
+    Bad("database.url unknown database", "database.url: 'mysql' databases are not supported",
+        change=("sqlite:///{tmp}/h.db", "mysql://u:{canary}@h/db")),
+    Bad("database.url driver missing", "database.url: the driver 'psycopg2' is not installed",
+        change=("sqlite:///{tmp}/h.db", "postgresql+psycopg2://u:{canary}@h/db")),
+    Bad("database.url sqlite with a host", "database.url: a SQLite URL names a file",
+        change=("sqlite:///{tmp}/h.db", "sqlite://u:{canary}@host/h.db")),
+    Bad("database.url bad option", 'database.url: invalid connection option "bogus"',
+        change=("sqlite:///{tmp}/h.db", "postgresql://u:{canary}@h/db?bogus=1")),
+    # [schedule], [poll], [rate_limits], [metrics], [report]
+    Bad("interval not a duration", "schedule.interval: 'soon' is not a duration",
+        change=('interval = "30s"', 'interval = "soon"')),
+    Bad("interval zero", "schedule.interval: '0s' is shorter than 1s",
+        change=('interval = "30s"', 'interval = "0s"')),
+    Bad("interval a number", "schedule.interval: expected a duration",
+        change=('interval = "30s"', "interval = 30")),
+    Bad("interval overflowing", "schedule.interval: '99999999999999999999h' is longer than",
+        change=('interval = "30s"', 'interval = "99999999999999999999h"')),
+    Bad("unknown time zone", "schedule.timezone: unknown time zone 'Mars/Olympus'",
+        change=('interval = "30s"', 'timezone = "Mars/Olympus"')),
+    Bad("report_time out of range", "schedule.report_time: hour must be in 0..23",
+        change=('interval = "30s"', 'report_time = "25:00"')),
+    Bad("unknown schedule key", "schedule.colour: unknown key",
+        change=('interval = "30s"', "colour = 1")),
+    Bad("poll deadline", "poll.deadline: 'fast' is not a duration",
+        text=BASE + '[poll]\ndeadline = "fast"\n'),
+    Bad("rate limit", "rate_limits.bitopro: 'lots' is not a rate",
+        text=BASE + '[rate_limits]\nbitopro = "lots"\n'),
+    Bad("rate limit of an unknown source", "rate_limits.nope: unknown source",
+        text=BASE + '[rate_limits]\nnope = "1/s"\n'),
+    Bad("metrics listen", "metrics.listen: expected \"host:port\"",
+        text=BASE + '[metrics]\nlisten = "x"\n'),
+    Bad("metrics port", "metrics.listen: the port must be between 1 and 65535",
+        text=BASE + '[metrics]\nlisten = "127.0.0.1:99999"\n'),
+    Bad("report directory", "report.directory: must be a non-empty string",
+        text=BASE + '[report]\ndirectory = ""\n'),
+    Bad("smtp without host", "report.smtp.host: required",
+        text=BASE + SMTP.replace('host = "127.0.0.1"\n', "")),
+    Bad("smtp password with a control character",
+        "report.smtp.password: contains a control character",
+        text=BASE + SMTP.replace("pw-{canary}", "pw-{canary}\\u0007")),
+    # [[accounts]]
+    Bad("accounts not an array", "accounts: must be an array of tables",
+        text='accounts = "{canary}"\n' + DATABASE),
+    Bad("account not a table", "accounts[0]: must be a table", text="accounts = [1]\n" + DATABASE),
+    Bad("account without a name", "accounts[0].name: required, made of [a-z0-9_-]",
+        change=('name = "bp"\n', "")),
+    Bad("account name", "accounts[1].name: required, made of [a-z0-9_-]",
+        change=('name = "pt"', 'name = "Bad Name"')),
+    Bad("duplicate account name", "account 'bp': name is used by another account",
+        change=('name = "pt"', 'name = "bp"')),
+    Bad("unknown source", "account 'bp': source: unknown source 'nope'",
+        change=('source = "bitopro"', 'source = "nope"')),
+    Bad("missing key", "account 'bp': identity: required",
+        change=('identity = "me@example.com"\n', "")),
+    Bad("unknown account key", "account 'bp': colour: unknown key",
+        change=('identity = "me@example.com"', 'identity = "me@example.com"\ncolour = 1')),
+    Bad("account timeout", "account 'bp': timeout: '0s' is shorter than 1s",
+        change=('identity = "me@example.com"', 'identity = "me@example.com"\ntimeout = "0s"')),
+    Bad("account interval", "account 'bp': interval: '1x' is not a duration",
+        change=('identity = "me@example.com"', 'identity = "me@example.com"\ninterval = "1x"')),
+    Bad("allow_insecure_http not a bool", "account 'pt': allow_insecure_http: expected true",
+        change=('client_id = "c"', 'client_id = "c"\nallow_insecure_http = "yes"')),
+    Bad("base_url missing", "account 'pt': base_url: required",
+        change=('base_url = "http://127.0.0.1:9/api"\n', "")),
+    Bad("base_url not http", "account 'pt': base_url: is not an http(s) URL",
+        change=("http://127.0.0.1:9/api", "ftp://partner.example/{canary}")),
+    Bad("base_url plain http", "account 'pt': base_url: plain http to a non-loopback host",
+        change=("http://127.0.0.1:9/api", "http://partner.example/api")),
+    Bad("base_url with a password", "account 'pt': base_url: must not contain user:password@",
+        change=("http://127.0.0.1:9/api", "https://me:{canary}@partner.example/api")),
+    Bad("base_url with a bad port", "account 'pt': base_url: is not a valid URL",
+        change=("http://127.0.0.1:9/api", "https://partner.example:99999/{canary}")),
+    Bad("base_url broken IPv6", "account 'pt': base_url: is not a valid URL",
+        change=("http://127.0.0.1:9/api", "https://[::1/{canary}")),
+    Bad("base_url with a space", "account 'pt': base_url: contains a space",
+        change=("http://127.0.0.1:9/api", "https://partner example/api")),
+    Bad("base_url with a query", "account 'pt': base_url: must not have a query",
+        change=("http://127.0.0.1:9/api", "https://partner.example/api?key={canary}")),
+    # Secrets
+    Bad("env not set", "account 'bp': api_key: environment variable BP_KEY is not set",
+        env={"BP_KEY": None}),
+    Bad("env with a line break", "account 'bp': api_key: environment variable BP_KEY: "
+        "contains a line break", env={"BP_KEY": f"env-{CANARY}\nsecond-{CANARY}"}),
+    Bad("env not Unicode", "account 'bp': api_key: environment variable BP_KEY: is not valid "
+        "Unicode text", env={"BP_KEY": f"env-{CANARY}\udcff"}),
+    Bad("secret file missing", "account 'bp': api_secret: file {tmp}/nope: cannot read",
+        change=("{tmp}/secret.txt", "{tmp}/nope")),
+    Bad("secret file of two lines", "account 'bp': api_secret: file {tmp}/secret.txt: has "
+        "more than one line", files=secret_file(f"file-{CANARY}\nsecond-{CANARY}\n")),
+    Bad("secret file with CRLF lines", "api_secret: file {tmp}/secret.txt: has more than one",
+        files=secret_file(f"file-{CANARY}\r\nsecond\r\n")),
+    Bad("secret file empty", "account 'bp': api_secret: file {tmp}/secret.txt: is empty",
+        files=secret_file("\n")),
+    Bad("secret file not UTF-8", "account 'bp': api_secret: file {tmp}/secret.txt: not UTF-8",
+        files=secret_file(b"\xff" + CANARY.encode())),
+    Bad("secret file a directory", "account 'bp': api_secret: file {tmp}: is a directory",
+        change=("{tmp}/secret.txt", "{tmp}")),
+    Bad("secret file with a tab", "api_secret: file {tmp}/secret.txt: contains a control",
+        files=secret_file(f"file-{CANARY}\tx\n")),
+    Bad("secret file with a BOM", "api_secret: file {tmp}/secret.txt: contains an invisible",
+        files=secret_file(f"\ufefffile-{CANARY}\n")),
+    Bad("literal with a control character", "account 'pt': secret: contains a control",
+        change=("literal-{canary}", "literal-{canary}\\u001b")),
+    Bad("literal with a line break", "account 'pt': secret: contains a line break",
+        change=("literal-{canary}", "literal-{canary}\\nsecond")),
+    Bad("literal empty", "account 'pt': secret: is empty",
+        change=('"literal-{canary}"', '""')),
+    Bad("no credentials directory", "account 'zb': user_id: credential zb-user: "
+        "$CREDENTIALS_DIRECTORY is not set", env={"CREDENTIALS_DIRECTORY": None}),
+    Bad("credential name with a slash", "account 'zb': user_id: credential name '../zb-user'",
+        change=('"zb-user"', '"../zb-user"')),
+    Bad("credential of two lines", "account 'zb': user_id: credential zb-user: has more than",
+        files=secret_file(f"cred-{CANARY}\nsecond\n", "creds/zb-user")),
+    Bad("unknown secret reference", "account 'zb': user_id: unknown secret reference 'vault'",
+        change=('{{ credential = "zb-user" }}', '{{ vault = "{canary}" }}')),
+    Bad("two secret references", "account 'zb': user_id: expected a string or one of",
+        change=('{{ credential = "zb-user" }}', '{{ credential = "zb-user", env = "BP_KEY" }}')),
+    Bad("secret a number", "account 'zb': user_id: expected a string or one of",
+        change=('{{ credential = "zb-user" }}', "42")),
+    # Per source
+    Bad("bitzoom two token sources", "account 'zb': user_id: bearer auth needs exactly one",
+        change=('{{ credential = "zb-user" }}', '{{ credential = "zb-user" }}\n'
+                'token = "tok-{canary}"')),
+    Bad("bitzoom auth scheme", "account 'zb': auth: must be one of bearer, hmac",
+        change=('source = "bitzoom"', 'source = "bitzoom"\nauth = "magic"')),
+    Bad("bitzoom recv_window", "account 'zb': recv_window: must be between 1 and 60000",
+        change=('source = "bitzoom"', 'source = "bitzoom"\nrecv_window = 0')),
+    Bad("bitzoom hmac without a secret", "account 'zb': api_secret: required for hmac auth",
+        change=('user_id = {{ credential = "zb-user" }}', 'auth = "hmac"\napi_key = "k-{canary}"')),
+    Bad("bitzoom empty token command", "account 'zb': token_command: expected a non-empty list",
+        change=('user_id = {{ credential = "zb-user" }}', "token_command = []")),
+    Bad("bitzoom token command a string", "account 'zb': token_command: expected a non-empty",
+        change=('user_id = {{ credential = "zb-user" }}', 'token_command = "get-{canary}"')),
+]
+
+
+@pytest.fixture
+def canary_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The secrets BASE refers to, each holding the canary."""
+    (tmp_path / "secret.txt").write_text(f"file-{CANARY}\n")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "zb-user").write_text(f"cred-{CANARY}")
+    monkeypatch.setenv("BP_KEY", f"env-{CANARY}")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def fill(text: str, tmp: Path) -> str:
+    return text.format(tmp=tmp, canary=CANARY)
+
+
+def prepare_case(case: Bad, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Write the case's files and environment; the --config path."""
+    for name, content in case.files.items():
+        target = tmp / name
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, newline="")
+    for name, value in case.env.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+    path = (tmp / case.config).resolve()
+    if case.config != "config.toml":
+        return path
+    if isinstance(case.text, bytes):
+        path.write_bytes(case.text)
+        return path
+    text = BASE if case.text is None else case.text
+    if case.change is not None:
+        old, new = case.change
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    path.write_text(fill(text, tmp))
+    return path
+
+
+def test_the_base_config_is_good(canary_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = canary_env / "config.toml"
+    path.write_text(fill(BASE, canary_env))
+    assert main(["--config", str(path), "check-config"]) == 0
+    assert "3 accounts" in capsys.readouterr().out
+
+
+def test_there_are_at_least_40_malformed_configs() -> None:
+    assert len(BAD) >= 40 and len({c.name for c in BAD}) == len(BAD)
+
+
+@pytest.mark.parametrize("case", BAD, ids=[c.name for c in BAD])
+def test_malformed_config(case: Bad, canary_env: Path, monkeypatch: pytest.MonkeyPatch,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = prepare_case(case, canary_env, monkeypatch)
+    capsys.readouterr()
+    code = main(["--config", str(path), *case.command])
+    out, err = capsys.readouterr()
+    assert code == 78, err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"aggregator: config: {path}: "), lines[0]
+    assert fill(case.expect, canary_env) in lines[0]
+    assert out == "" and "Traceback" not in err
+    assert CANARY not in err
+
+
+@pytest.mark.parametrize("name", ["binary", "utf-16 with BOM", "database.url port not a number",
+                                  "secret file of two lines", "base_url with a password",
+                                  "no accounts: run"])
+def test_malformed_config_in_a_subprocess(name: str, canary_env: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    (case,) = [c for c in BAD if c.name == name]
+    path = prepare_case(case, canary_env, monkeypatch)
+    result = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(path), *case.command],
+        capture_output=True, text=True, cwd=canary_env, check=False, timeout=60,
+    )
+    assert result.returncode == 78
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert fill(case.expect, canary_env) in result.stderr
+    assert "Traceback" not in result.stderr and CANARY not in result.stderr + result.stdout

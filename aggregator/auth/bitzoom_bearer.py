@@ -21,6 +21,7 @@ import httpx
 
 from aggregator import errors
 from aggregator.auth._locks import LoopLocks
+from aggregator.auth.minted import MintsSecrets
 from aggregator.model import Secret
 
 TEST_TOKEN_PATH = "/api/servermanage/testtoken"
@@ -168,7 +169,7 @@ class TestTokenEndpoint(HttpTokenProvider):
         text = response.content.decode("utf-8", errors="replace").strip()
         try:
             body: Any = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             # Not JSON: the bare token as text/plain.
             return _checked(text, where)
         token = _find_token(body, where)
@@ -205,7 +206,7 @@ def token_expired(response: httpx.Response) -> bool:
         return False
     try:
         body = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return False
     if not isinstance(body, dict):
         return False
@@ -218,12 +219,13 @@ def _is_expired_code(code: object) -> bool:
     return isinstance(code, int) and not isinstance(code, bool) and code == EXPIRED_CODE
 
 
-class BitzoomBearerAuth(httpx.Auth):
+class BitzoomBearerAuth(MintsSecrets, httpx.Auth):
     """Sends the provider's token; on an expired answer gets a new one and re-sends once.
 
     One refresh at a time: a request that failed with a token somebody has already
     replaced just re-sends with the new one, so N expired requests cost one fetch. The
     sync and async flows use different locks; use one auth with one kind of client.
+    Every token is reported (``MintsSecrets``) before it is sent.
     """
 
     requires_response_body = True
@@ -267,10 +269,10 @@ class BitzoomBearerAuth(httpx.Auth):
                             answer = yield self._token_request(provider, request)
                             await answer.aread()
                             fetched_over_http = True
-                            self._token = provider.parse(answer)
+                            self._token = self.minted(provider.parse(answer))
                         else:
                             assert isinstance(provider, DirectTokenProvider)
-                            self._token = await provider.fetch()
+                            self._token = self.minted(await provider.fetch())
             token = self._token
             assert token is not None
             if attempt and token == stale and not fetched_over_http:
@@ -296,10 +298,10 @@ class BitzoomBearerAuth(httpx.Auth):
                             answer = yield self._token_request(provider, request)
                             answer.read()
                             fetched_over_http = True
-                            self._token = provider.parse(answer)
+                            self._token = self.minted(provider.parse(answer))
                         else:
                             assert isinstance(provider, DirectTokenProvider)
-                            self._token = provider.fetch_sync()
+                            self._token = self.minted(provider.fetch_sync())
             token = self._token
             assert token is not None
             if attempt and token == stale and not fetched_over_http:

@@ -11,6 +11,7 @@ import httpx
 import jwt
 from jwt.warnings import InsecureKeyLengthWarning
 
+from aggregator.auth.minted import MintsSecrets
 from aggregator.model import Secret
 
 # The partner issues the secret and chooses its length; warning about it in every
@@ -22,8 +23,12 @@ MAX_LIFETIME = 900  # seconds; the server refuses longer-lived tokens
 RENEW_MARGIN = 60
 
 
-class PiTradeJwtAuth(httpx.Auth):
-    """Signs ``{"clientId", "iat", "exp"}`` with the partner secret; re-signs once on 401."""
+class PiTradeJwtAuth(MintsSecrets, httpx.Auth):
+    """Signs ``{"clientId", "iat", "exp"}`` with the partner secret; re-signs once on 401.
+
+    Each signed token is a bearer credential for its lifetime, so it is reported
+    (``MintsSecrets``) before it is sent.
+    """
 
     def __init__(
         self,
@@ -48,6 +53,7 @@ class PiTradeJwtAuth(httpx.Auth):
         issued = int(self._clock())
         claims = {"clientId": self._client_id, "iat": issued, "exp": issued + self._lifetime}
         token = jwt.encode(claims, self._secret.reveal(), algorithm="HS256")
+        self.minted(Secret(token))
         self._token, self._expires = token, issued + self._lifetime
         return token
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from aggregator import errors
+from aggregator.auth.minted import MintsSecrets
 from aggregator.model import Holding, PollRecord, RawResponse
 from aggregator.polling.client import RequestSlots
 from aggregator.polling.ratelimit import HostHold, RateLimits, TokenBucket
@@ -50,11 +51,15 @@ class Account:
 
 
 def prepare(config: AccountConfig, limits: RateLimits | None = None) -> Account:
+    """The account's auth and its redactor, which also learns every token the auth makes."""
     source = SOURCES[config.source]
     limiter = limits.bucket(config.source, config.base_url) if limits else None
     hold = limits.hold(config.source, config.base_url) if limits else None
-    return Account(config, source, source.auth(config), Redactor(config.secrets()), limiter,
-                   hold)
+    auth = source.auth(config)
+    redactor = Redactor(config.secrets(), owner=config.name)
+    if isinstance(auth, MintsSecrets):
+        auth.report_secrets(redactor.add)
+    return Account(config, source, auth, redactor, limiter, hold)
 
 
 async def poll_once(

@@ -37,6 +37,46 @@ def normalize_url(url: str) -> URL:
     return parsed
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot open a SQLite or PostgreSQL database here, or None.
+
+    Connects to nothing, and never quotes the URL: it may carry a password.
+    """
+    shape = "expected sqlite:///PATH or postgresql://USER@HOST/DBNAME"
+    try:
+        parsed = normalize_url(url)
+    except (StorageError, ValueError):  # ValueError: a port that is not a number
+        return f"not a database URL; {shape}"
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        return f"{backend!r} databases are not supported; {shape}"
+    try:
+        dialect = parsed.get_dialect()
+        dialect.import_dbapi()
+    except (SQLAlchemyError, ImportError):
+        return f"the driver {parsed.get_driver_name()!r} is not installed; {shape}"
+    if dialect.is_async:
+        return f"the driver {parsed.get_driver_name()!r} is asynchronous; {shape}"
+    if backend == "sqlite":
+        if parsed.host or parsed.port or parsed.username or parsed.password:
+            return "a SQLite URL names a file, not a host: sqlite:///relative/path or " \
+                   "sqlite:////absolute/path"
+        return None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        return "the port must be between 1 and 65535"
+    if parsed.get_driver_name() == "psycopg":
+        from psycopg import Error as PsycopgError
+        from psycopg.conninfo import make_conninfo
+
+        _, options = dialect().create_connect_args(parsed)
+        try:
+            make_conninfo("", **options)  # libpq checks the option names
+        except PsycopgError as exc:
+            # libpq names the option, not its value: 'invalid connection option "x"'.
+            return f"{str(exc).strip().splitlines()[0]} in the URL's query"
+    return None
+
+
 def open_database(url: str, write_timeout: float | None = None, **engine_options: Any
                   ) -> Engine:
     """An engine for ``url``; a SQLite file's folder is created when missing.

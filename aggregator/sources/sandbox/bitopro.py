@@ -82,7 +82,7 @@ def handle(state: State, request: Request) -> Reply:
         return _error(400, "Invalid nonce", "reused_nonce", name)
     fault = state.take_fault(name)
     if fault is not None:
-        return fault_reply(account, fault, state.clock())
+        return fault_reply(account, fault, state.clock(), request)
     return json_reply(200, {"data": balance_rows(state, account)}, account=name)
 
 

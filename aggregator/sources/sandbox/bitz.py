@@ -84,7 +84,7 @@ def handle(state: State, request: Request) -> Reply:
         return _refused(-103, "Verification failed", now, "reused_nonce", name)
     fault = state.take_fault(name)
     if fault is not None:
-        return fault_reply(account, fault, now)
+        return fault_reply(account, fault, now, request)
     return _named(envelopes.bitz(200, "", assets(state, account), now), name)
 
 

@@ -108,7 +108,7 @@ def _balance(state: State, request: Request) -> Reply:
     account = result
     fault = state.take_fault(account.name)
     if fault is not None:
-        return fault_reply(account, fault, now)
+        return fault_reply(account, fault, now, request)
     wanted = dict(request.query_params()).get("AssetID")
     rows = [row for row in balance_rows(state, account) if wanted in (None, row["asset"])]
     reply = envelopes.bitzoom(account.envelope, rows, now)

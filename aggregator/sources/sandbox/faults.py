@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 from aggregator.sources.sandbox import envelopes
 from aggregator.sources.sandbox.accounts import FakeAccount
 from aggregator.sources.sandbox.state import Fault
-from aggregator.sources.sandbox.wire import Reply, json_reply
+from aggregator.sources.sandbox.wire import Reply, Request, json_reply
 
 # Cut off mid-literal: HTTP 200 that a JSON parser must refuse.
 MALFORMED_BODY = b'{"data": [tru'
 WRONG_SHAPE = {"result": {"balances": "n/a"}}
+# The request headers that carry a credential, in every source.
+CREDENTIAL_HEADERS = ("authorization", "x-bitopro-apikey", "x-bitopro-signature",
+                      "x-bz-apikey", "x-bz-signature")
 
 
 def retry_after_text(seconds: float) -> str:
@@ -17,8 +22,10 @@ def retry_after_text(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
 
-def fault_reply(account: FakeAccount, fault: Fault, now: float) -> Reply:
+def fault_reply(account: FakeAccount, fault: Fault, now: float, request: Request) -> Reply:
     name, outcome = account.name, f"fault:{fault.kind}"
+    if fault.kind == "echo":
+        return _echo(request, name, outcome)
     if fault.kind == "malformed":
         return Reply(200, MALFORMED_BODY, account=name, outcome=outcome)
     if fault.kind == "wrong_shape":
@@ -50,3 +57,20 @@ def _api_error(account: FakeAccount, now: float, outcome: str) -> Reply:
         reply = json_reply(400, {"error": "Request parameters mismatch"})
     reply.account, reply.outcome = account.name, outcome
     return reply
+
+
+def _echo(request: Request, name: str, outcome: str) -> Reply:
+    """A careless server that reflects what it was sent.
+
+    The credential headers go into its error text and into headers of its own, the whole
+    request into its body (JSON with escaped slashes, as PHP writes it).
+    """
+    credentials = {k: v for k, v in request.headers.items() if k in CREDENTIAL_HEADERS}
+    body = {
+        "error": "Rejected " + " ".join(f"{k}={v}" for k, v in credentials.items()),
+        "request": {"method": request.method, "path": request.path, "query": request.query,
+                    "headers": dict(request.headers),
+                    "body": request.body.decode("utf-8", "replace")},
+    }
+    return Reply(400, json.dumps(body).replace("/", "\\/").encode(), account=name,
+                 outcome=outcome, headers={f"X-Echo-{k}": v for k, v in credentials.items()})

@@ -34,7 +34,7 @@ def handle(state: State, request: Request) -> Reply:
     account = result
     fault = state.take_fault(account.name)
     if fault is not None:
-        return fault_reply(account, fault, state.clock())
+        return fault_reply(account, fault, state.clock(), request)
     body = portfolio(state, account) if request.path == PORTFOLIO_PATH else properties(account)
     return json_reply(200, body, account=account.name)
 

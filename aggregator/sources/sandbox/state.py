@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from aggregator.sources.sandbox.accounts import FakeAccount, FakeBalance, RequestLog
 
-FAULTS = ("malformed", "wrong_shape", "server_error", "rate_limited", "hang", "api_error")
+FAULTS = ("malformed", "wrong_shape", "server_error", "rate_limited", "hang", "api_error",
+          "echo")
 TOKEN_FORMS = ("text", "json_string", "data_string", "data_token", "top_token")
 
 # Which credential names an account in each source's requests.
