@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import math
 import random
 import time
 import traceback
@@ -19,10 +20,11 @@ import httpx
 from aggregator import errors
 from aggregator.auth.minted import MintsSecrets
 from aggregator.model import Holding, PollRecord, RawResponse
+from aggregator.polling import body
 from aggregator.polling.client import RequestSlots
 from aggregator.polling.ratelimit import HostHold, RateLimits, TokenBucket
 from aggregator.polling.redact import Redactor
-from aggregator.sources.base import AccountConfig, Source
+from aggregator.sources.base import AccountConfig, Source, safe_text
 from aggregator.sources.registry import SOURCES
 
 log = logging.getLogger(__name__)
@@ -64,9 +66,13 @@ def prepare(config: AccountConfig, limits: RateLimits | None = None) -> Account:
 
 async def poll_once(
     client: httpx.AsyncClient, account: Account, clock: Clock = utcnow,
-    slots: RequestSlots | None = None,
+    slots: RequestSlots | None = None, max_answer_bytes: int = body.MAX_ANSWER_BYTES,
 ) -> PollRecord:
-    """One attempt: every request of the source in order, then the parser."""
+    """One attempt: every request of the source in order, then the parser.
+
+    Every answer is read within ``max_answer_bytes`` (after decompression), those an
+    auth flow reads included; a success answer over it or undecodable fails the poll.
+    """
     config = account.config
     started = clock()
     responses: list[RawResponse] = []
@@ -74,20 +80,22 @@ async def poll_once(
     try:
         try:
             for request in account.source.requests(config):
-                request.extensions["timeout"] = timeout
-                # send() does not merge the client's default headers (User-Agent).
-                for name, value in client.headers.items():
-                    request.headers.setdefault(name, value)
+                _ready(request, client, timeout)
                 if account.limiter is not None:
                     await account.limiter.acquire()
                 # A slot first, then signing inside send(): nothing waits signed.
                 async with slots.hold(request.url.netloc.decode()) if slots \
                         else contextlib.nullcontext():
-                    if account.hold is not None:
-                        account.hold.check()  # last thing before sending: it may just have begun
-                    answer = await client.send(request, auth=account.auth)
-                responses.append(_raw(answer, config.base_url, account.redactor))
-                if answer.status_code >= 400:
+                    answer = await _exchange(client, account.auth, request, timeout,
+                                             max_answer_bytes, account.hold)
+                # A refused answer to a request the auth flow made (a token endpoint's)
+                # keeps no body: its start may well be the token.
+                own = answer.request.url.copy_with(query=None) == request.url.copy_with(
+                    query=None)
+                responses.append(_raw(answer, config.base_url, account.redactor, own))
+                if answer.refused is not None:
+                    raise type(answer.refused)(f"{responses[-1].endpoint}: {answer.refused}")
+                if answer.status >= 400:
                     break  # the parser reports it; later requests would fail the same way
             holdings = account.source.parse(responses)
             _check_unique(holdings)
@@ -138,33 +146,81 @@ def _failed(
         holdings=None,
         responses=responses,
         error_kind=kind,
-        error_message=account.redactor.text(message)[:1000],
+        error_message=safe_text(account.redactor.text(message))[:1000],
     )
 
 
-def _raw(answer: httpx.Response, base_url: str, redactor: Redactor) -> RawResponse:
+def _ready(request: httpx.Request, client: httpx.AsyncClient, timeout: dict[str, Any]) -> None:
+    request.extensions.setdefault("timeout", timeout)
+    # send() does not merge the client's default headers (User-Agent).
+    for name, value in client.headers.items():
+        request.headers.setdefault(name, value)
+    # Only what body.py can decompress within its bound (httpx would offer br and zstd
+    # whenever their packages happen to be installed).
+    request.headers["Accept-Encoding"] = body.ACCEPT_ENCODING
+
+
+async def _exchange(
+    client: httpx.AsyncClient, auth: httpx.Auth, request: httpx.Request,
+    timeout: dict[str, Any], max_answer_bytes: int, hold: HostHold | None = None,
+) -> body.Answer:
+    """``request`` through the auth flow, as httpx's own send() would, every read bounded.
+
+    httpx reads the answers a flow looks at (a 401 before re-signing, a token endpoint's)
+    whole and decompressed; here the flow gets them already read within the limit.
+    Nothing goes out while ``hold`` lasts, a token request included.
+    """
+    flow = auth.async_auth_flow(request)
+    try:
+        outgoing = await flow.__anext__()
+        while True:
+            if hold is not None:
+                hold.check()  # the last thing before sending: a hold may just have begun
+            _ready(outgoing, client, timeout)
+            answer = await body.fetch(client, outgoing, max_answer_bytes)
+            if answer.refused is not None:
+                return answer  # nothing a flow could do with it
+            try:
+                outgoing = await flow.asend(answer.response())
+            except StopAsyncIteration:
+                return answer
+    finally:
+        await flow.aclose()
+
+
+def _raw(answer: body.Answer, base_url: str, redactor: Redactor, keep_body: bool = True
+         ) -> RawResponse:
+    base = base_url.rstrip("/")
     url = str(answer.request.url.copy_with(query=None))
-    endpoint = url[len(base_url.rstrip("/")):] if url.startswith(base_url.rstrip("/")) else url
+    endpoint = url[len(base):] if url.startswith(base) else url
     return RawResponse(
         endpoint=endpoint,
-        status=answer.status_code,
-        body=redactor.bytes(answer.content),
+        status=answer.status,
+        body=answer.body.kept(redactor.bytes) if keep_body else b"",
         content_type=answer.headers.get("content-type"),
         retry_after=_retry_after(answer.headers.get("retry-after")),
     )
+
+
+# A hostile or broken Retry-After must not silence a host for years.
+MAX_RETRY_AFTER = 86400.0
 
 
 def _retry_after(value: str | None) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "1e999" is inf, "nan" is nan: neither is a time to wait.
+        return min(max(0.0, seconds), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
     try:
         from email.utils import parsedate_to_datetime
 
-        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
+        seconds = (parsedate_to_datetime(value) - utcnow()).total_seconds()
+        return min(max(0.0, seconds), MAX_RETRY_AFTER)
     except (TypeError, ValueError):
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -86,8 +87,8 @@ def check_status(
     status = response.status
     if 200 <= status < 300:
         return
-    reason = _short_reason(response.body)
-    message = f"HTTP {status} from {response.endpoint}" + (f": {reason}" if reason else "")
+    reason = exchange_reason(response.body)
+    message = status_message(response, reason)
     if status == 429:
         raise errors.RateLimited(message, retry_after=response.retry_after)
     table = {**_GENERIC_STATUS, **(specific or {})}
@@ -98,18 +99,84 @@ def check_status(
     raise errors.ApiError(message, code=status)
 
 
-def _short_reason(body: bytes) -> str:
-    """The exchange's own error text, if the body carries one, cut short."""
+def status_message(response: RawResponse, reason: str) -> str:
+    return f"HTTP {response.status} from {response.endpoint}" + (f": {reason}" if reason else "")
+
+
+def checked(
+    responses: Sequence[RawResponse], count: int,
+    check: Callable[[RawResponse], None] = check_status,
+) -> list[RawResponse]:
+    """The answers of one poll after each one's HTTP status, in order, was checked.
+
+    Statuses come first: the poller stops at the first HTTP error, so a poll that was
+    refused on its first request has fewer answers than it asks for.
+    """
+    for response in responses:
+        check(response)
+    expect(len(responses) == count, f"expected {count} answer(s), got {len(responses)}")
+    return list(responses)
+
+
+REASON_KEYS = ("error", "message", "msg", "errorMessage")
+MAX_REASON = 200
+
+
+def exchange_reason(body: bytes) -> str:
+    """The exchange's own error text, if the body carries one, cut short and storable."""
     try:
         data = loads_exact(body)
     except errors.Malformed:
         return ""
     if isinstance(data, dict):
-        for key in ("error", "message", "msg", "errorMessage"):
+        for key in REASON_KEYS:
             value = data.get(key)
             if isinstance(value, str) and value:
-                return value[:200]
+                return reason(value)
     return ""
+
+
+def reason(value: object) -> str:
+    """An error text from an envelope field, cut short and storable ("" for none)."""
+    if value is None or value is False or value == "":
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return safe_text(text[:MAX_REASON])
+
+
+def envelope_error(body: dict[str, Any], where: str) -> None:
+    """Raise ``ApiError`` if the envelope says it failed, whatever data it also carries.
+
+    ``{"error": "...", "data": []}`` is a refusal, not an account that holds nothing.
+    Empty values (null, false, 0, "", [], {}) are how some APIs say "no error".
+    """
+    value = body.get("error")
+    if value is None or value is False or value in (0, "", [], {}):
+        return
+    raise errors.ApiError(f"{where}: the answer carries an error: {reason(value)}")
+
+
+# What PostgreSQL text and JSON refuse (NUL), what UTF-8 cannot encode (lone surrogates,
+# from "\ud800" escapes) and what breaks a one-line log entry or a terminal (controls).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def safe_text(value: str) -> str:
+    """``value`` with every unstorable or control character written as ``\\uXXXX``."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+
+
+MAX_SYMBOL = 64  # the holdings' asset column
+
+
+def require_symbol(value: Any, where: str) -> str:
+    """An asset symbol, upper-cased: printable, no surrounding space, at most 64 characters."""
+    text = require_str(value, where)
+    symbol = text.upper() if len(text) <= MAX_SYMBOL else text
+    if len(symbol) > MAX_SYMBOL or not symbol.isprintable() or symbol != symbol.strip():
+        raise errors.SchemaMismatch(f"{where}: {text[:40]!r} is not a usable symbol "
+                                    f"(printable, at most {MAX_SYMBOL} characters)")
+    return symbol
 
 
 def json_body(response: RawResponse) -> Any:

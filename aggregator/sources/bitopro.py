@@ -15,12 +15,14 @@ from aggregator.sources.base import (
     AccountConfig,
     Source,
     check_status,
+    checked,
     endpoint_url,
+    envelope_error,
     expect,
     json_body,
     require_list,
     require_object,
-    require_str,
+    require_symbol,
 )
 
 BALANCE_PATH = "/accounts/balance"
@@ -48,15 +50,15 @@ def make_auth(config: BitoProConfig) -> httpx.Auth:
 def parse_balances(responses: Sequence[RawResponse]) -> list[Holding]:
     # {"data":[{"currency":"bito","amount":"10001","available":"1.0","stake":"10000",
     #           "tradable":true}, ...]}
-    (response,) = responses
-    check_status(response, STATUS_ERRORS)
+    (response,) = checked(responses, 1, lambda r: check_status(r, STATUS_ERRORS))
     body = require_object(json_body(response), "body")
+    envelope_error(body, "body")
     expect("data" in body, "body: no 'data' list")
     holdings = []
     for i, row in enumerate(require_list(body["data"], "data")):
         where = f"data[{i}]"
         row = require_object(row, where)
-        asset = require_str(row.get("currency"), f"{where}.currency").upper()
+        asset = require_symbol(row.get("currency"), f"{where}.currency")
         total = parse_amount(row.get("amount"), f"{where}.amount")
         available = parse_amount(row.get("available"), f"{where}.available")
         details: dict[str, str | bool | None] = {}

@@ -14,12 +14,14 @@ from aggregator.model import Holding, Kind, RawResponse, Secret
 from aggregator.sources.base import (
     AccountConfig,
     Source,
-    check_status,
+    checked,
     endpoint_url,
+    envelope_error,
     json_body,
+    reason,
     require_list,
     require_object,
-    require_str,
+    require_symbol,
 )
 
 BALANCE_PATH = "/Assets/getUserAssets"
@@ -63,14 +65,13 @@ def parse_balances(responses: Sequence[RawResponse]) -> list[Holding]:
     # {"status":200,"msg":"","data":{"cny":"0","usd":"0","btc_total":"0","info":[
     #   {"name":"zpr","num":"37.49","over":"37.49","lock":"0","btc":"0","usd":"0","cny":"0"}]},
     #  "time":1532672546,"microtime":"0.94303600 1532672546","source":"api"}
-    (response,) = responses
-    check_status(response)
+    (response,) = checked(responses, 1)
     body = require_object(json_body(response), "body")
     status = body.get("status")
     if not isinstance(status, int) or isinstance(status, bool):
         raise errors.SchemaMismatch("body: no integer 'status'")
     if status != 200:
-        message = f"Bitz status {status}: {str(body.get('msg') or '')[:200]}".rstrip(": ")
+        message = f"Bitz status {status}: {reason(body.get('msg'))}".rstrip(": ")
         error = STATUS_CODES.get(status)
         if error is None:
             raise errors.ApiError(message, code=status)
@@ -79,6 +80,7 @@ def parse_balances(responses: Sequence[RawResponse]) -> list[Holding]:
     # A status of 200 with an integer data (e.g. -200031) is an error code too.
     if isinstance(data, int) and not isinstance(data, bool):
         raise errors.ApiError(f"Bitz status 200 with error data {data}", code=data)
+    envelope_error(body, "body")
     data = require_object(data, "data")
     holdings = []
     for i, row in enumerate(require_list(data.get("info"), "data.info")):
@@ -91,7 +93,7 @@ def parse_balances(responses: Sequence[RawResponse]) -> list[Holding]:
         }
         holdings.append(
             Holding(
-                asset=require_str(row.get("name"), f"{where}.name").upper(),
+                asset=require_symbol(row.get("name"), f"{where}.name"),
                 kind=Kind.CRYPTO,
                 total=parse_amount(row.get("num"), f"{where}.num"),
                 available=parse_amount(row.get("over"), f"{where}.over"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 
@@ -22,13 +22,16 @@ from aggregator.model import Holding, Kind, RawResponse, Secret
 from aggregator.sources.base import (
     AccountConfig,
     Source,
-    check_status,
+    checked,
     endpoint_url,
+    envelope_error,
     expect,
     json_body,
+    reason,
     require_list,
     require_object,
-    require_str,
+    require_symbol,
+    safe_text,
 )
 
 BALANCE_PATH = "/api/v1/balance"
@@ -96,26 +99,36 @@ def make_auth(config: BitzoomConfig) -> httpx.Auth:
 
 
 def unwrap(body: Any) -> Any:
-    """The ``data`` of either documented envelope; raise for any error envelope."""
+    """The ``data`` of either documented envelope; raise for any error envelope.
+
+    Every error signal counts, whichever envelope it comes in: a body carrying both a
+    ``code`` and a ``success`` must pass both.
+    """
     body = require_object(body, "body")
+    if "code" not in body and "success" not in body:
+        raise errors.SchemaMismatch("body: neither a 'code' nor a 'success' envelope")
     if "code" in body:
         # {"code":0,"msg":"success","data":...}
         code, message = body["code"], body.get("msg")
-        ok = _integer(code) and code == 0  # False == 0 in Python: not a success
-    elif "success" in body:
+        if not (_integer(code) and code == 0):  # False == 0 in Python: not a success
+            _refuse(code, message)
+    if "success" in body:
         # {"traceid":..,"errorCode":200,"errorMessage":..,"success":true,"data":..,...}
         code, message = body.get("errorCode"), body.get("errorMessage")
-        ok = body["success"] is True and _integer(code) and code == 200
-    else:
-        raise errors.SchemaMismatch("body: neither a 'code' nor a 'success' envelope")
-    if not ok:
-        text = f"Bitzoom code {code}: {str(message or '')[:200]}".rstrip(": ")
-        error = CODES.get(code) if isinstance(code, int) else None
-        if error is None:
-            raise errors.ApiError(text, code=code if isinstance(code, int | str) else None)
-        raise error(text)
+        if not (body["success"] is True and _integer(code) and code == 200):
+            _refuse(code, message)
+    envelope_error(body, "body")
     expect("data" in body, "body: envelope without 'data'")
     return body["data"]
+
+
+def _refuse(code: object, message: object) -> NoReturn:
+    text = f"Bitzoom code {safe_text(str(code)[:40])}: {reason(message)}".rstrip(": ")
+    if isinstance(code, int) and not isinstance(code, bool):
+        if code in CODES:
+            raise CODES[code](text)
+        raise errors.ApiError(text, code=code)
+    raise errors.ApiError(text, code=safe_text(code[:40]) if isinstance(code, str) else None)
 
 
 def _integer(value: object) -> bool:
@@ -125,8 +138,7 @@ def _integer(value: object) -> bool:
 def parse_balances(responses: Sequence[RawResponse]) -> list[Holding]:
     # {"code":0,"msg":"success","data":[{"asset":"USDT","walletBalance":"1000.5",
     #   "availableBalance":"900.5","unrealizedProfit":"-3.2","marginBalance":"997.3"}]}
-    (response,) = responses
-    check_status(response)
+    (response,) = checked(responses, 1)
     data = unwrap(json_body(response))
     if isinstance(data, dict) and "asset" in data:
         data = [data]  # one asset, as asked for with ?AssetID=
@@ -147,7 +159,7 @@ def parse_balances(responses: Sequence[RawResponse]) -> list[Holding]:
         }
         holdings.append(
             Holding(
-                asset=require_str(row.get("asset"), f"{where}.asset").upper(),
+                asset=require_symbol(row.get("asset"), f"{where}.asset"),
                 kind=Kind.CRYPTO,
                 total=parse_amount(row[wallet_key], f"{where}.{wallet_key}"),
                 available=None

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import httpx
 
+from aggregator import errors
 from aggregator.amounts import canonical, parse_amount
 from aggregator.auth.pitrade_jwt import PiTradeJwtAuth
 from aggregator.model import Detail, Holding, Kind, RawResponse, Secret
@@ -16,12 +17,17 @@ from aggregator.sources.base import (
     AccountConfig,
     Source,
     check_status,
+    checked,
     endpoint_url,
+    envelope_error,
+    exchange_reason,
     expect,
     json_body,
     require_list,
     require_object,
-    require_str,
+    require_symbol,
+    safe_text,
+    status_message,
 )
 
 PORTFOLIO_PATH = "/portfolio"
@@ -45,33 +51,54 @@ def make_auth(config: PiTradeConfig) -> httpx.Auth:
     return PiTradeJwtAuth(config.client_id, config.secret)
 
 
-def _detail(value: object) -> Detail:
-    if isinstance(value, Decimal):
-        return canonical(value)
-    if value is None or isinstance(value, str | bool | int):
+def check_answer(response: RawResponse) -> None:
+    """The HTTP status first; a 401 saying "expired" is our clock, not our key.
+
+    The auth re-signs once on a 401, so any 401 the parser sees answered a token signed
+    a moment ago: the server thinking it expired means the two clocks disagree.
+    """
+    if response.status == 401:
+        reason = exchange_reason(response.body)
+        if "expired" in reason.lower():
+            raise errors.ClockSkew(
+                status_message(response, reason)
+                + " (a token signed just now was refused as expired: is this clock right?)")
+    check_status(response)
+
+
+def _detail(value: object, where: str) -> Detail:
+    if isinstance(value, bool) or value is None:
         return value
-    return _compact_json(value)  # nested objects and lists are kept as JSON text
+    if isinstance(value, Decimal | int):
+        amount = parse_amount(value, where)  # bounded like every number we keep
+        return value if isinstance(value, int) else canonical(amount)
+    if isinstance(value, str):
+        return safe_text(value)
+    return _compact_json(value, where)  # nested objects and lists are kept as JSON text
 
 
-def _compact_json(value: object) -> str:
-    """JSON text with exact numbers: json.dumps cannot write a Decimal without a float."""
+def _compact_json(value: object, where: str) -> str:
+    """JSON text with exact numbers: json.dumps cannot write a Decimal without a float.
+
+    Written ASCII-only, so a lone surrogate or a NUL stays an escape, never a character.
+    """
     if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{_compact_json(v)}"
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_compact_json(v, where)}"
                               for k, v in value.items()) + "}"
     if isinstance(value, list):
-        return "[" + ",".join(_compact_json(v) for v in value) + "]"
+        return "[" + ",".join(_compact_json(v, where) for v in value) + "]"
     if isinstance(value, Decimal):
-        return canonical(value)
+        return canonical(parse_amount(value, where))
     return json.dumps(value)
 
 
 def parse_portfolio(responses: Sequence[RawResponse]) -> list[Holding]:
     # /portfolio: [{"ticker":"AAPL","quantity":10,"averagePurchasePrice":145.00}, ...]
     # /portfolio-properties: {"availableBalance": 2500.5, "currency": "USD", ...}
-    expect(len(responses) == 2, f"expected 2 answers, got {len(responses)}")
-    for response in responses:
-        check_status(response)
-    portfolio, properties = (json_body(r) for r in responses)
+    answers = checked(responses, 2, check_answer)
+    portfolio, properties = (json_body(r) for r in answers)
+    if isinstance(portfolio, dict):
+        envelope_error(portfolio, "portfolio")
     holdings = []
     for i, row in enumerate(require_list(portfolio, "portfolio")):
         where = f"portfolio[{i}]"
@@ -80,7 +107,7 @@ def parse_portfolio(responses: Sequence[RawResponse]) -> list[Holding]:
         price = row.get("averagePurchasePrice")
         holdings.append(
             Holding(
-                asset=require_str(row.get("ticker"), f"{where}.ticker").upper(),
+                asset=require_symbol(row.get("ticker"), f"{where}.ticker"),
                 kind=Kind.STOCK,
                 total=quantity,
                 available=quantity,
@@ -93,19 +120,25 @@ def parse_portfolio(responses: Sequence[RawResponse]) -> list[Holding]:
             )
         )
     properties = require_object(properties, "portfolio-properties")
+    envelope_error(properties, "portfolio-properties")
+    # An empty object says nothing at all, not "no cash": refuse it rather than close
+    # the cash interval.
+    expect(bool(properties), "portfolio-properties: an empty object")
     cash = properties.get("availableBalance")
     if cash is not None:
         amount = parse_amount(cash, "portfolio-properties.availableBalance")
-        currency = properties.get("currency") or "USD"
+        # Only a missing currency is the documented default; false, 0, [] or "" are not.
+        currency = properties.get("currency")
         holdings.append(
             Holding(
-                asset=require_str(currency, "portfolio-properties.currency").upper(),
+                asset="USD" if currency is None
+                else require_symbol(currency, "portfolio-properties.currency"),
                 kind=Kind.FIAT,
                 total=amount,
                 available=amount,
                 locked=None,
                 details={
-                    k: _detail(v)
+                    safe_text(k): _detail(v, f"portfolio-properties.{safe_text(k)[:40]}")
                     for k, v in properties.items()
                     if k not in ("availableBalance", "currency")
                 },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aggregator.sources.sandbox import envelopes
+from aggregator.sources.sandbox import envelopes, hostile
 from aggregator.sources.sandbox.accounts import FakeAccount
 from aggregator.sources.sandbox.state import Fault
 from aggregator.sources.sandbox.wire import Reply, Request, json_reply
@@ -26,6 +26,8 @@ def fault_reply(account: FakeAccount, fault: Fault, now: float, request: Request
     name, outcome = account.name, f"fault:{fault.kind}"
     if fault.kind == "echo":
         return _echo(request, name, outcome)
+    if fault.kind in hostile.KINDS:
+        return hostile.reply(account, fault.kind, now)
     if fault.kind == "malformed":
         return Reply(200, MALFORMED_BODY, account=name, outcome=outcome)
     if fault.kind == "wrong_shape":

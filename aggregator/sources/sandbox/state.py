@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from aggregator.sources.sandbox import hostile
 from aggregator.sources.sandbox.accounts import FakeAccount, FakeBalance, RequestLog
 
 FAULTS = ("malformed", "wrong_shape", "server_error", "rate_limited", "hang", "api_error",
-          "echo")
+          "echo", *hostile.KINDS)
 TOKEN_FORMS = ("text", "json_string", "data_string", "data_token", "top_token")
 
 # Which credential names an account in each source's requests.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import parse_qsl
@@ -39,6 +39,7 @@ class Reply:
     account: str | None = None
     outcome: str = "ok"
     hang: bool = False  # send nothing; hold the connection open
+    chunks: Iterable[bytes] | None = None  # sent chunked instead of body, as made
 
 
 def dumps(value: object) -> str:
