@@ -153,7 +153,7 @@ class Daemon:
 
     def health_changed(self, health: Health) -> None:
         """The writer's state moved: say so at once, not only after the next poll."""
-        if self.metrics is not None and hasattr(self.metrics, "storage"):  # TODO(lead): H3 API
+        if self.metrics is not None:
             self.metrics.storage(health)
         if health.database_up != self._database_was_up:
             self._database_was_up = health.database_up
@@ -237,7 +237,9 @@ async def _start_metrics(settings: Settings, daemon: Daemon) -> asyncio.Server |
         return None
     from aggregator.scheduling.metrics import Metrics, serve_metrics
 
-    metrics = Metrics({a.name: a.config.source for a in daemon.service.accounts.values()})
+    metrics = Metrics({a.name: a.config.source for a in daemon.service.accounts.values()},
+                      daemon.service.limits)
+    metrics.storage(daemon.service.writer.health())
     daemon.metrics = metrics
     host, _, port = settings.metrics_listen.rpartition(":")
     return await serve_metrics(metrics, host.strip("[]"), int(port))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -29,6 +30,7 @@ from tests.outage.conftest import (
     Cluster,
     Daemon,
     fill,
+    free_port,
     read_only,
     stop,
     wait_for,
@@ -131,7 +133,9 @@ class Notifications:
 def test_polls_made_while_postgresql_is_stopped_are_stored_afterwards(
         cluster: Cluster, daemon: Daemon, sandbox: Sandbox, tmp_path: Path) -> None:
     notify = Notifications(tmp_path)
-    process = daemon(cluster.url, env={"NOTIFY_SOCKET": notify.path})
+    port = free_port()
+    process = daemon(cluster.url, env={"NOTIFY_SOCKET": notify.path},
+                     extra=f'[metrics]\nlisten = "127.0.0.1:{port}"')
     wait_for(lambda: count_polls(cluster.url) >= 5, 20, "first polls", process)
     cluster.stop()
     began = time.monotonic()
@@ -142,13 +146,21 @@ def test_polls_made_while_postgresql_is_stopped_are_stored_afterwards(
     during_outage = notify.statuses()[-1]
     assert re.match(r"database unavailable since \d\d:\d\dZ, \d+ polls spooled; "
                     r"5 accounts: 5 ok, 0 failing", during_outage), during_outage
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert "aggregator_database_up 0.0" in metrics
+    waiting = re.search(r"^aggregator_spool_polls (\d+)", metrics, re.MULTILINE)
+    assert waiting and int(waiting[1]) >= OUTAGE * 2, metrics
+    assert "aggregator_spool_oldest_timestamp_seconds " in metrics
     cluster.start()
     wait_for(lambda: spooled(tmp_path) == 0, 30, "the replay")
     time.sleep(1.5)
+    last_metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert "aggregator_database_up 1.0" in last_metrics
     code, err = stop(process)
     notify.close()
     assert code == 0, err
     assert notify.statuses()[-1].startswith("stopping; 5 accounts: 5 ok"), notify.statuses()
+    assert re.search(r"^aggregator_spool_replayed_total [1-9]", last_metrics, re.MULTILINE)
     figures = check_nothing_lost(cluster.url, err, sandbox, (began, ended))
     lines = outage_lines(err)
     assert sum("database unavailable" in line for line in lines) == 1, lines
