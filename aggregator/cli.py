@@ -176,7 +176,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(run_daemon(settings, duration=args.duration))
     if args.command == "poll":
         # The per-poll log line would repeat what `poll` prints on stdout.
-        logging.getLogger("aggregator.poll").setLevel(logging.WARNING)
+        # Lost polls (ERROR) are the one thing stdout cannot say.
+        logging.getLogger("aggregator.poll").setLevel(logging.ERROR)
         return asyncio.run(_poll(settings, args.account))
 
     from aggregator.storage import database

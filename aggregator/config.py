@@ -50,7 +50,8 @@ MAX_DURATION = 100 * 365.25 * 86400
 @dataclass(frozen=True)
 class Settings:
     path: Path
-    database_url: str = DEFAULT_DATABASE_URL
+    # Not in repr: a URL may carry the database password, and a repr reaches tracebacks.
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
     interval: Duration = Duration(300.0)
     report_time: time = time(0, 5)
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
@@ -539,4 +540,8 @@ def _unsendable(text: str) -> str | None:
             return "contains an invisible formatting character (such as a byte order mark)"
         if category == "Cs":
             return "is not valid Unicode text"  # undecodable bytes in an environment variable
+    if not text.isascii():
+        # Keys and tokens travel in HTTP headers, which carry ASCII only; exchanges issue
+        # them in ASCII, so anything else is a copy-and-paste accident.
+        return "contains a non-ASCII character"
     return None

@@ -32,7 +32,7 @@ def parse_rate(text: object) -> Rate:
     if not isinstance(text, str):
         raise ValueError('expected a rate such as "600/m" or "5/s"')
     match = _RATE.fullmatch(text.strip())
-    if not match or int(match[1]) < 1:
+    if not match or int(match[1]) < 1 or float(match[2] or 1) <= 0:
         raise ValueError(f'{text!r} is not a rate such as "600/m" or "5/s"')
     return Rate(int(match[1]), float(match[2] or 1) * _UNITS[match[3]])
 
