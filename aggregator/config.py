@@ -24,6 +24,7 @@ import httpx
 
 from aggregator.errors import ConfigError
 from aggregator.model import Secret
+from aggregator.polling.body import MAX_ANSWER_BYTES
 from aggregator.polling.ratelimit import Rate, parse_rate
 from aggregator.polling.service import PollSettings
 from aggregator.reports.mail import SECURITY, SmtpSettings
@@ -57,6 +58,7 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     report_directory: Path = DEFAULT_REPORT_DIR
     poll_deadline: Duration = Duration(60.0)
+    max_answer_bytes: int = MAX_ANSWER_BYTES
     rate_limits: Mapping[str, Rate] = field(default_factory=dict)
     metrics_listen: str | None = None  # "127.0.0.1:9464"; off when None
     smtp: SmtpSettings | None = None  # mail the nightly report; off when None
@@ -69,7 +71,8 @@ class Settings:
         return account.interval or self.interval
 
     def poll_settings(self) -> PollSettings:
-        return PollSettings(deadline=self.poll_deadline.seconds, rate_limits=self.rate_limits)
+        return PollSettings(deadline=self.poll_deadline.seconds, rate_limits=self.rate_limits,
+                            max_answer_bytes=self.max_answer_bytes)
 
     def writer_settings(self) -> WriterSettings:
         path = self.spool_path or default_spool_path(
@@ -251,10 +254,13 @@ def _settings(
             problems.add("report.directory", "must be a non-empty string")
 
     poll = _table(raw, "poll", problems)
-    _unknown(poll, {"deadline"}, "poll", problems)
+    _unknown(poll, {"deadline", "max_answer_size"}, "poll", problems)
     if "deadline" in poll:
         _convert(lambda: parse_duration(poll["deadline"]), "poll.deadline",
                  "poll_deadline", values, problems)
+    if "max_answer_size" in poll:
+        _convert(lambda: parse_size(poll["max_answer_size"]), "poll.max_answer_size",
+                 "max_answer_bytes", values, problems)
 
     limits = _table(raw, "rate_limits", problems)
     rates: dict[str, Rate] = {}

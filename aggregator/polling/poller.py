@@ -240,6 +240,7 @@ async def poll_until_deadline(
     policy: RetryPolicy = RetryPolicy(),
     clock: Clock = utcnow,
     slots: RequestSlots | None = None,
+    max_answer_bytes: int = body.MAX_ANSWER_BYTES,
 ) -> list[PollRecord]:
     """Attempts until one succeeds, fails permanently, or ``deadline`` seconds pass.
 
@@ -254,7 +255,7 @@ async def poll_until_deadline(
         started = clock()
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
-                record = await poll_once(client, account, clock, slots)
+                record = await poll_once(client, account, clock, slots, max_answer_bytes)
         except TimeoutError:
             record = _failed(account, started, clock(), [], errors.Timeout.kind,
                              f"poll deadline of {deadline:g}s reached")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from aggregator.model import PollRecord
+from aggregator.polling.body import MAX_ANSWER_BYTES
 from aggregator.polling.client import MAX_CONNECTIONS, RequestSlots, make_client
 from aggregator.polling.poller import Account, poll_until_deadline, prepare
 from aggregator.polling.ratelimit import Rate, RateLimits
@@ -27,6 +28,7 @@ class PollSettings:
 
     deadline: float = 60.0  # seconds for one poll with its retries
     rate_limits: Mapping[str, Rate] = field(default_factory=dict)
+    max_answer_bytes: int = MAX_ANSWER_BYTES  # one answer, after decompression
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class PollService:
         began = time.monotonic()
         records = await poll_until_deadline(
             self._client, account, deadline or self.settings.deadline, slots=self._slots,
+            max_answer_bytes=self.settings.max_answer_bytes,
         )
         # Every attempt is kept, in order: failed attempts are visible in the poll log.
         for record in records:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from aggregator.sources.sandbox import FakeBalance, Sandbox
+from aggregator.sources.sandbox import FakeAccount, FakeBalance, Sandbox
 from aggregator.storage import database, queries
 from aggregator.storage.tables import holdings, polls
 from tests.e2e.conftest import Cli, accounts, expected_holdings, token_command, write_config
@@ -193,3 +193,17 @@ def test_polls_and_raw_show_a_failed_answer(cli: Cli, config: Path, sandbox: San
     assert shown.out.startswith('{"data": [tru')
     assert "/Assets/getUserAssets: HTTP 200" in shown.err
     assert cli("--config", str(config), "raw", "999999").code == 1
+
+
+def test_the_configured_answer_size_limit_applies(cli: Cli, tmp_path: Path, sandbox: Sandbox,
+                                                  sqlite_url: str) -> None:
+    many = FakeAccount("many", "bitopro", {"api_key": "k", "api_secret": "s",
+                                           "identity": "me@example.com"},
+                       {f"c{i:03d}": FakeBalance(Decimal(i + 1)) for i in range(40)})
+    sandbox.add(many)
+    # The extra lines land in the [poll] table.
+    path = write_config(tmp_path / "config.toml", sandbox, sqlite_url, [many],
+                        'max_answer_size = "1KiB"')
+    result = cli("--config", str(path), "poll")
+    assert result.code == 1
+    assert "failed [too_large]" in result.out, result.out
