@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 
 from aggregator.config import load_config
 from aggregator.output import HOLDING_COLUMNS, render
+from aggregator.sandbox import Sandbox, account_tables
+from aggregator.sandbox.scenarios import demo_accounts
 from aggregator.scheduling.daemon import run_daemon
-from aggregator.sources.sandbox import Sandbox, account_tables
-from aggregator.sources.sandbox.scenarios import demo_accounts
 from aggregator.storage import database, queries
 
 CHANGE_COLUMNS = ("account", "asset", "before", "after", "at")

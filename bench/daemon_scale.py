@@ -4,7 +4,7 @@
                                  [--database sqlite|postgresql] [--rate-limits lifted|published]
                                  [--metrics] [--timeout 300]
 
-The sandbox (``python -m aggregator.sources.sandbox --scenario bench``) and the daemon
+The sandbox (``python -m aggregator.sandbox --scenario bench``) and the daemon
 (``python -m aggregator --config CFG run``) run as separate processes, so the figures
 are the daemon's own. The config polls every account every 10 minutes, so exactly one
 cycle happens (the first poll of each account comes right after start-up). Measured:
@@ -251,7 +251,7 @@ class Bench:
     def start_sandbox(self) -> Path:
         accounts = self.folder / "accounts.toml"
         self.sandbox = subprocess.Popen(
-            [sys.executable, "-m", "aggregator.sources.sandbox", "--scenario", "bench",
+            [sys.executable, "-m", "aggregator.sandbox", "--scenario", "bench",
              "--accounts", str(self.args.accounts), "--latency", str(self.args.latency),
              "--config-out", str(accounts)],
             stdout=subprocess.PIPE, text=True, cwd=self.folder,

@@ -36,7 +36,7 @@ PG_ADMIN = os.environ.get("AGGREGATOR_TEST_PG_URL",
 def start_sandbox(folder: Path) -> tuple[subprocess.Popen[str], Path]:
     accounts = folder / "accounts.toml"
     process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator.sources.sandbox", "--scenario", "demo",
+        [sys.executable, "-m", "aggregator.sandbox", "--scenario", "demo",
          "--config-out", str(accounts)],
         stdout=subprocess.PIPE, text=True, cwd=folder,
     )

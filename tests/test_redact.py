@@ -14,7 +14,7 @@ import pytest
 
 from aggregator.model import Secret
 from aggregator.polling.redact import KEEP_MINTED, MARK, Redactor, redact_everywhere
-from aggregator.sources.sandbox import Sandbox
+from aggregator.sandbox import Sandbox
 
 CORE = "c4n4ry7b1d9e"  # letters and digits: as they are in every form
 # Every character an encoder treats specially: slash, plus, space, quotes, backslash,

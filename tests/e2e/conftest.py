@@ -13,7 +13,7 @@ import pytest
 
 from aggregator.amounts import canonical
 from aggregator.cli import main
-from aggregator.sources.sandbox import FakeAccount, FakeBalance, Sandbox, account_tables
+from aggregator.sandbox import FakeAccount, FakeBalance, Sandbox, account_tables
 
 TINY = Decimal("0.000000000000000001")
 HUGE = Decimal("123456789.123456789012345678")

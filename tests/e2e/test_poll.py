@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from aggregator.sources.sandbox import FakeAccount, FakeBalance, Sandbox
+from aggregator.sandbox import FakeAccount, FakeBalance, Sandbox
 from aggregator.storage import database, queries
 from aggregator.storage.tables import holdings, polls
 from tests.e2e.conftest import Cli, accounts, expected_holdings, token_command, write_config

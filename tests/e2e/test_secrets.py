@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import MetaData, select
 from sqlalchemy.engine import make_url
 
-from aggregator.sources.sandbox import FakeAccount, FakeBalance, Sandbox, account_tables
+from aggregator.sandbox import FakeAccount, FakeBalance, Sandbox, account_tables
 from aggregator.storage import database
 from tests.e2e.conftest import Cli, accounts, token_command, write_config
 

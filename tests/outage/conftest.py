@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from aggregator.sources.sandbox import Sandbox, account_tables, demo_accounts
+from aggregator.sandbox import Sandbox, account_tables, demo_accounts
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DB_TIMEOUT = "2s"  # the writer's deadline per database call in these tests

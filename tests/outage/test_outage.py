@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from aggregator.model import Holding, Kind, PollRecord, RawResponse
-from aggregator.sources.sandbox import Sandbox, account_tables
+from aggregator.sandbox import Sandbox, account_tables
 from aggregator.storage import codec
 from aggregator.storage.spool import Spool
 from aggregator.storage.types import to_millis

@@ -17,11 +17,11 @@ from aggregator.model import PollRecord, Secret
 from aggregator.polling import body
 from aggregator.polling.client import make_client
 from aggregator.polling.poller import poll_once, prepare
+from aggregator.sandbox import FakeAccount, FakeBalance, Sandbox, hostile
 from aggregator.sources.base import AccountConfig
 from aggregator.sources.bitopro import BitoProConfig
 from aggregator.sources.bitzoom import BitzoomConfig
 from aggregator.sources.pitrade import PiTradeConfig
-from aggregator.sources.sandbox import FakeAccount, FakeBalance, Sandbox, hostile
 from tests.polling.conftest import Canned, Server
 
 MIB = 1 << 20

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from aggregator.sources.sandbox import Sandbox, demo_accounts
+from aggregator.sandbox import Sandbox, demo_accounts
 from aggregator.storage import database
 from tests.e2e.conftest import write_config
 

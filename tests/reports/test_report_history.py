@@ -23,7 +23,7 @@ from aggregator.reports.build import build_report
 from aggregator.reports.html_report import render_html
 from aggregator.reports.nightly import missed_days, write_day
 from aggregator.reports.text_report import render_text
-from aggregator.sources.sandbox import FakeAccount, FakeBalance, Sandbox, account_tables
+from aggregator.sandbox import FakeAccount, FakeBalance, Sandbox, account_tables
 from aggregator.storage import database
 from aggregator.storage.writes import record_poll
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from aggregator.sources.sandbox import FakeAccount, FakeBalance, Sandbox
+from aggregator.sandbox import FakeAccount, FakeBalance, Sandbox
 
 BITOPRO = FakeAccount(
     name="bp",

@@ -5,8 +5,8 @@ import json
 
 import httpx
 
-from aggregator.sources.sandbox import FakeAccount, Sandbox
-from aggregator.sources.sandbox.bitopro import signature
+from aggregator.sandbox import FakeAccount, Sandbox
+from aggregator.sandbox.bitopro import signature
 from tests.sandbox.signers import bitopro_headers, bitopro_signed_payload, now_ms
 
 KEY, SECRET, IDENTITY = "bp-key", "bp-secret", "me@example.com"

@@ -4,7 +4,7 @@ import time
 
 import httpx
 
-from aggregator.sources.sandbox import Sandbox
+from aggregator.sandbox import Sandbox
 from tests.sandbox.signers import bitz_form
 
 KEY, SECRET = "bz-key", "bz-secret"

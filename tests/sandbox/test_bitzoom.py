@@ -6,8 +6,8 @@ import time
 import httpx
 import pytest
 
-from aggregator.sources.sandbox import Sandbox
-from aggregator.sources.sandbox.bitzoom import canonical_query, hmac_signature, signed_text
+from aggregator.sandbox import Sandbox
+from aggregator.sandbox.bitzoom import canonical_query, hmac_signature, signed_text
 from tests.sandbox.conftest import fresh_accounts
 from tests.sandbox.signers import bitzoom_hmac_headers, bitzoom_signature, now_ms
 

@@ -5,7 +5,7 @@ import time
 import httpx
 import pytest
 
-from aggregator.sources.sandbox import Sandbox
+from aggregator.sandbox import Sandbox
 from tests.sandbox.signers import (
     bitopro_headers,
     bitz_form,

@@ -14,7 +14,7 @@ import pytest
 
 def start(*args: str) -> tuple[subprocess.Popen[str], dict[str, object]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "aggregator.sources.sandbox", *args],
+        [sys.executable, "-m", "aggregator.sandbox", *args],
         stdout=subprocess.PIPE,
         text=True,
         cwd=Path(__file__).resolve().parents[2],

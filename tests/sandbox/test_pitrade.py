@@ -8,7 +8,7 @@ import httpx
 import jwt
 import pytest
 
-from aggregator.sources.sandbox import Sandbox
+from aggregator.sandbox import Sandbox
 from tests.sandbox.signers import pitrade_token
 
 CLIENT, SECRET = "pt-client", "pt-secret-0123456789abcdef0123456789"

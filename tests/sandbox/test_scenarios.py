@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from aggregator.sources.sandbox import (
+from aggregator.sandbox import (
     FakeAccount,
     FakeBalance,
     Sandbox,
@@ -13,7 +13,7 @@ from aggregator.sources.sandbox import (
     bench_accounts,
     demo_accounts,
 )
-from aggregator.sources.sandbox.tables import toml_string
+from aggregator.sandbox.tables import toml_string
 
 
 def test_demo_accounts() -> None:

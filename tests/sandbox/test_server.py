@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from aggregator.sources.sandbox import Sandbox
+from aggregator.sandbox import Sandbox
 from tests.sandbox.conftest import fresh_accounts
 from tests.sandbox.signers import bitz_form
 

@@ -17,7 +17,7 @@ from aggregator.config import load_config
 from aggregator.polling.client import make_client
 from aggregator.polling.poller import Account, RetryPolicy, poll_until_deadline, prepare
 from aggregator.polling.ratelimit import RateLimits, host_of
-from aggregator.sources.sandbox import Sandbox, account_tables, demo_accounts
+from aggregator.sandbox import Sandbox, account_tables, demo_accounts
 from aggregator.storage import database
 from tests.scheduling.test_daemon import (  # noqa: F401  (fixtures)
     Start,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from aggregator.sources.sandbox import (
+from aggregator.sandbox import (
     FakeAccount,
     FakeBalance,
     Sandbox,

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from aggregator.model import Secret
+from aggregator.sandbox import Sandbox
+from aggregator.sandbox import accounts as sandbox_accounts
 from aggregator.sources.base import AccountConfig
 from aggregator.sources.registry import SOURCES
-from aggregator.sources.sandbox import Sandbox
-from aggregator.sources.sandbox import accounts as sandbox_accounts
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = Path(__file__).parent / "recorded"

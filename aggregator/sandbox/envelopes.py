@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from aggregator.sources.sandbox.wire import Reply, json_reply
+from aggregator.sandbox.wire import Reply, json_reply
 
 
 def microtime(now: float) -> str:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from aggregator.sources.sandbox.accounts import RequestLog
-from aggregator.sources.sandbox.wire import Reply, Request, json_reply
+from aggregator.sandbox.accounts import RequestLog
+from aggregator.sandbox.wire import Reply, Request, json_reply
 
 HANG_SECONDS = 600.0
 

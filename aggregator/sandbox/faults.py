@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from aggregator.sources.sandbox import envelopes, hostile
-from aggregator.sources.sandbox.accounts import FakeAccount
-from aggregator.sources.sandbox.state import Fault
-from aggregator.sources.sandbox.wire import Reply, Request, json_reply
+from aggregator.sandbox import envelopes, hostile
+from aggregator.sandbox.accounts import FakeAccount
+from aggregator.sandbox.state import Fault
+from aggregator.sandbox.wire import Reply, Request, json_reply
 
 # Cut off mid-literal: HTTP 200 that a JSON parser must refuse.
 MALFORMED_BODY = b'{"data": [tru'

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from aggregator.sources.sandbox.accounts import FakeAccount
+from aggregator.sandbox.accounts import FakeAccount
 
 if TYPE_CHECKING:
-    from aggregator.sources.sandbox.core import Sandbox
+    from aggregator.sandbox.core import Sandbox
 
 CREDENTIAL_KEYS = {
     "bitopro": ("api_key", "api_secret", "identity"),

@@ -6,11 +6,11 @@ import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from aggregator.sources.sandbox import jwt_hs256
-from aggregator.sources.sandbox.accounts import FakeAccount
-from aggregator.sources.sandbox.faults import fault_reply
-from aggregator.sources.sandbox.state import State
-from aggregator.sources.sandbox.wire import Reply, Request, json_reply
+from aggregator.sandbox import jwt_hs256
+from aggregator.sandbox.accounts import FakeAccount
+from aggregator.sandbox.faults import fault_reply
+from aggregator.sandbox.state import State
+from aggregator.sandbox.wire import Reply, Request, json_reply
 
 PREFIX = "/pitrade/api"
 PORTFOLIO_PATH = PREFIX + "/portfolio"

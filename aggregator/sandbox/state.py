@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aggregator.sources.sandbox import hostile
-from aggregator.sources.sandbox.accounts import FakeAccount, FakeBalance, RequestLog
+from aggregator.sandbox import hostile
+from aggregator.sandbox.accounts import FakeAccount, FakeBalance, RequestLog
 
 FAULTS = ("malformed", "wrong_shape", "server_error", "rate_limited", "hang", "api_error",
           "echo", *hostile.KINDS)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
-from aggregator.sources.sandbox.accounts import plain
+from aggregator.sandbox.accounts import plain
 
 
 @dataclass(frozen=True)

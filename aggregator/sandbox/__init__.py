@@ -4,10 +4,10 @@ It checks every signature with its own code (never ``aggregator.auth``), so a cl
 shows as a refusal, exactly as it would against the real exchange.
 """
 
-from aggregator.sources.sandbox.accounts import FakeAccount, FakeBalance, RequestLog
-from aggregator.sources.sandbox.core import Sandbox
-from aggregator.sources.sandbox.scenarios import bench_accounts, demo_accounts
-from aggregator.sources.sandbox.tables import account_tables
+from aggregator.sandbox.accounts import FakeAccount, FakeBalance, RequestLog
+from aggregator.sandbox.core import Sandbox
+from aggregator.sandbox.scenarios import bench_accounts, demo_accounts
+from aggregator.sandbox.tables import account_tables
 
 __all__ = [
     "FakeAccount",

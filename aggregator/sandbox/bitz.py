@@ -8,11 +8,11 @@ import re
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
-from aggregator.sources.sandbox import envelopes
-from aggregator.sources.sandbox.accounts import EXACT, FakeAccount, plain
-from aggregator.sources.sandbox.faults import fault_reply
-from aggregator.sources.sandbox.state import State
-from aggregator.sources.sandbox.wire import Reply, Request, json_reply
+from aggregator.sandbox import envelopes
+from aggregator.sandbox.accounts import EXACT, FakeAccount, plain
+from aggregator.sandbox.faults import fault_reply
+from aggregator.sandbox.state import State
+from aggregator.sandbox.wire import Reply, Request, json_reply
 
 PREFIX = "/bitz"
 BALANCE_PATH = PREFIX + "/Assets/getUserAssets"

@@ -7,11 +7,11 @@ import hmac
 import json
 from urllib.parse import parse_qsl, quote_plus
 
-from aggregator.sources.sandbox import envelopes, jwt_hs256
-from aggregator.sources.sandbox.accounts import FakeAccount, plain
-from aggregator.sources.sandbox.faults import fault_reply
-from aggregator.sources.sandbox.state import State
-from aggregator.sources.sandbox.wire import Reply, Request, json_reply
+from aggregator.sandbox import envelopes, jwt_hs256
+from aggregator.sandbox.accounts import FakeAccount, plain
+from aggregator.sandbox.faults import fault_reply
+from aggregator.sandbox.state import State
+from aggregator.sandbox.wire import Reply, Request, json_reply
 
 PREFIX = "/bitzoom"
 TOKEN_PATH = PREFIX + "/api/servermanage/testtoken"

@@ -9,10 +9,10 @@ import hmac
 import json
 from typing import Any
 
-from aggregator.sources.sandbox.accounts import FakeAccount, plain
-from aggregator.sources.sandbox.faults import fault_reply
-from aggregator.sources.sandbox.state import State
-from aggregator.sources.sandbox.wire import Reply, Request, json_reply
+from aggregator.sandbox.accounts import FakeAccount, plain
+from aggregator.sandbox.faults import fault_reply
+from aggregator.sandbox.state import State
+from aggregator.sandbox.wire import Reply, Request, json_reply
 
 PREFIX = "/bitopro/v3"
 BALANCE_PATH = PREFIX + "/accounts/balance"

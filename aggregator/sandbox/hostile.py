@@ -11,9 +11,9 @@ import struct
 import zlib
 from collections.abc import Iterator
 
-from aggregator.sources.sandbox import envelopes
-from aggregator.sources.sandbox.accounts import FakeAccount
-from aggregator.sources.sandbox.wire import Reply, json_reply
+from aggregator.sandbox import envelopes
+from aggregator.sandbox.accounts import FakeAccount
+from aggregator.sandbox.wire import Reply, json_reply
 
 KINDS = ("big_body", "gzip_bomb", "bad_gzip", "huge_amount")
 BIG_BODY_BYTES = 200 * 1000 * 1000

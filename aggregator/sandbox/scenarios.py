@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from aggregator.sources.sandbox.accounts import FakeAccount, FakeBalance
+from aggregator.sandbox.accounts import FakeAccount, FakeBalance
 
 D = Decimal
 

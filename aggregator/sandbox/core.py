@@ -9,17 +9,17 @@ from collections.abc import Iterable
 from decimal import ROUND_DOWN, Decimal
 from types import TracebackType
 
-from aggregator.sources.sandbox import bitopro, bitz, bitzoom, pitrade
-from aggregator.sources.sandbox.accounts import (
+from aggregator.sandbox import bitopro, bitz, bitzoom, pitrade
+from aggregator.sandbox.accounts import (
     EXACT,
     SOURCES,
     FakeAccount,
     FakeBalance,
     RequestLog,
 )
-from aggregator.sources.sandbox.server import App, SandboxServer
-from aggregator.sources.sandbox.state import FAULTS, TOKEN_FORMS, Fault, State
-from aggregator.sources.sandbox.wire import Reply, Request, json_reply
+from aggregator.sandbox.server import App, SandboxServer
+from aggregator.sandbox.state import FAULTS, TOKEN_FORMS, Fault, State
+from aggregator.sandbox.wire import Reply, Request, json_reply
 
 PREFIXES = {
     "bitopro": bitopro.PREFIX,

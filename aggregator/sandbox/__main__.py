@@ -1,4 +1,4 @@
-"""``python -m aggregator.sources.sandbox``: serve a scenario until SIGTERM or SIGINT."""
+"""``python -m aggregator.sandbox``: serve a scenario until SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from aggregator.sources.sandbox.core import Sandbox
-from aggregator.sources.sandbox.scenarios import bench_accounts, demo_accounts
-from aggregator.sources.sandbox.tables import account_tables
+from aggregator.sandbox.core import Sandbox
+from aggregator.sandbox.scenarios import bench_accounts, demo_accounts
+from aggregator.sandbox.tables import account_tables
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m aggregator.sources.sandbox",
+        prog="python -m aggregator.sandbox",
         description="Serve fake exchange balances on 127.0.0.1 for the aggregator.",
     )
     parser.add_argument("--scenario", choices=("demo", "bench"), default="demo")
