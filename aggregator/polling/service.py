@@ -47,7 +47,8 @@ class PollOutcome:
     @property
     def written(self) -> PollWriteResult | None:
         """What the database write changed; None while the poll waits in the spool."""
-        return self.stored.written
+        written = self.stored.written
+        return written if isinstance(written, PollWriteResult) else None
 
     @property
     def ok(self) -> bool:
@@ -119,7 +120,7 @@ def describe(outcome: PollOutcome) -> str:
     """One line per poll: account, outcome, duration, changes, error kind, where kept."""
     final, stored = outcome.final, outcome.stored
     tries = f", {len(outcome.records)} attempts" if len(outcome.records) > 1 else ""
-    if stored.written is not None:
+    if outcome.written is not None:
         kept = ""
     elif stored.kept:
         kept = ", spooled" if stored.where == "spool" else ", held in memory"
@@ -127,8 +128,9 @@ def describe(outcome: PollOutcome) -> str:
         kept = ", NOT STORED (database, spool and memory queue full)"
     if final.error_kind is None:
         count = len(final.holdings or ())
-        changed = ("" if stored.written is None
-                   else f", {stored.written.opened + stored.written.closed} interval changes")
+        written = outcome.written
+        changed = ("" if written is None
+                   else f", {written.opened + written.closed} interval changes")
         return (f"{outcome.account}: ok, {count} holdings{changed}, "
                 f"{outcome.seconds:.2f}s{tries}{kept}")
     return (f"{outcome.account}: failed [{final.error_kind}] {final.error_message}, "

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from aggregator.model import PollRecord
 from aggregator.storage import codec
 from aggregator.storage.types import from_millis, to_millis
 
@@ -38,7 +37,7 @@ class SpoolFull(SpoolError):
 @dataclass(frozen=True)
 class Entry:
     seq: int
-    record: PollRecord
+    record: codec.Record
 
 
 def default_path(database: str, environ: Mapping[str, str] = os.environ,
@@ -101,7 +100,7 @@ class Spool:
     def exists(self) -> bool:
         return self._conn is not None or self.path.exists()
 
-    def append(self, record: PollRecord) -> None:
+    def append(self, record: codec.Record) -> None:
         blob = codec.encode(record)
         with self._lock:
             conn = self._open()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -103,5 +104,76 @@ holdings = Table(
     Column("poll_id", Integer, ForeignKey("polls.id"), nullable=False),  # the poll that opened it
     Index("holdings_open", "series_id", postgresql_where=text("valid_to IS NULL"),
           sqlite_where=text("valid_to IS NULL")),
+    sqlite_with_rowid=False,
+)
+
+
+# Prices (migration 0004): every fetch like a poll, its answers in raw_responses.
+price_fetches = Table(
+    "price_fetches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(100), nullable=False),  # the [[prices]] name
+    Column("kind", String(8), nullable=False),  # live | daily
+    Column("started_at", UtcTime, nullable=False),
+    Column("finished_at", UtcTime, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("error_kind", String(40)),
+    Column("error_message", Text),
+    Column("attempt", SmallInteger, nullable=False, server_default=text("1")),
+    Index("price_fetches_identity", "source", "kind", "started_at", "attempt", unique=True),
+    Index("price_fetches_finished", "finished_at"),
+)
+
+price_fetch_responses = Table(
+    "price_fetch_responses",
+    metadata,
+    Column("fetch_id", Integer, ForeignKey("price_fetches.id"), primary_key=True),
+    Column("seq", SmallInteger, primary_key=True),
+    Column("response_id", Integer, ForeignKey("raw_responses.id"), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Append-only: a point is stored once; a provider's correction is another row.
+price_observations = Table(
+    "price_observations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(100), nullable=False),
+    Column("base", String(64), nullable=False),
+    Column("quote", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("observed_at", UtcTime, nullable=False),
+    Column("price", ExactDecimal, nullable=False),
+    Column("fetch_id", Integer, ForeignKey("price_fetches.id"), nullable=False),
+    Index("price_observations_point", "base", "quote", "source", "kind", "observed_at",
+          "price", unique=True),
+)
+
+# End-of-day values, kept current by run, report and prices backfill.
+valuations = Table(
+    "valuations",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("asset", String(64), primary_key=True),
+    Column("currency", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Column("price", ExactDecimal),
+    Column("value", ExactDecimal),
+    Column("price_source", String(201)),
+    Column("price_observed_at", UtcTime),
+    sqlite_with_rowid=False,
+)
+
+networth = Table(
+    "networth",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("currency", String(64), primary_key=True),
+    Column("value", ExactDecimal, nullable=False),
+    Column("holdings", Integer, nullable=False),
+    Column("unpriced", Integer, nullable=False),
     sqlite_with_rowid=False,
 )

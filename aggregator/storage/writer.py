@@ -38,8 +38,9 @@ from aggregator.errors import (
     PollUnstorable,
     StorageError,
 )
-from aggregator.model import PollRecord
-from aggregator.storage import database
+from aggregator.prices.model import FetchRecord
+from aggregator.storage import codec, database
+from aggregator.storage.price_writes import FetchWriteResult, record_fetch
 from aggregator.storage.spool import DEFAULT_MAX_BYTES, Spool, SpoolError
 from aggregator.storage.writes import PollWriteResult, record_poll
 
@@ -67,7 +68,7 @@ class WriterSettings:
 class Stored:
     """Where a poll went: the database (``written``), the backlog, or nowhere."""
 
-    written: PollWriteResult | None
+    written: PollWriteResult | FetchWriteResult | None
     where: str  # "database" | "spool" | "memory" | "lost"
     problem: str | None = None  # why it is not in the database yet
 
@@ -87,6 +88,30 @@ class Health:
     oldest: datetime | None
     replayed: int  # since start
     lost: int  # since start
+
+
+Record = codec.Record
+Written = PollWriteResult | FetchWriteResult
+
+
+def _record(engine: Engine, record: Record, watch: _Watch) -> Written:
+    if isinstance(record, FetchRecord):
+        return record_fetch(engine, record, watch)
+    return record_poll(engine, record, watch)
+
+
+def _failed(record: Record, message: str) -> Record:
+    if isinstance(record, FetchRecord):
+        return dataclasses.replace(record, observations=None, error_kind=UNSTORABLE_KIND,
+                                   error_message=message)
+    return dataclasses.replace(record, holdings=None, error_kind=UNSTORABLE_KIND,
+                               error_message=message)
+
+
+def _what(record: Record) -> str:
+    if isinstance(record, FetchRecord):
+        return f"price fetch of {record.source}"
+    return f"poll of {record.account}"
 
 
 class _Worker:
@@ -144,7 +169,7 @@ class PollWriter:
         self.spool = Spool(settings.spool_path, settings.spool_max_bytes)
         self._clock = clock
         self._worker = _Worker()
-        self._memory: collections.deque[PollRecord] = collections.deque()
+        self._memory: collections.deque[Record] = collections.deque()
         self._backlogged = False  # True while anything waits or the database is down
         self._lock = asyncio.Lock()  # orders backlog changes
         self._drain: asyncio.Task[None] | None = None
@@ -197,7 +222,7 @@ class PollWriter:
 
     # storing
 
-    async def store(self, record: PollRecord) -> Stored:
+    async def store(self, record: Record) -> Stored:
         """Write ``record`` now, or keep it for the replay. Never raises StorageError."""
         if not self._backlogged:
             try:
@@ -210,22 +235,20 @@ class PollWriter:
         where = await self._enqueue(record)
         return Stored(None, where, problem)
 
-    async def _write(self, record: PollRecord) -> PollWriteResult:
-        """One record into the database; an unstorable one as a failed poll instead."""
+    async def _write(self, record: Record) -> Written:
+        """One record into the database; an unstorable one as a failed one instead."""
         try:
-            return await self._call(lambda watch: record_poll(self.engine, record, watch))
+            return await self._call(lambda watch: _record(self.engine, record, watch))
         except PollUnstorable as exc:
             reason = str(exc)
-        log.error("the poll of %s cannot be stored as it is (%s): storing it as a failed "
-                  "poll", record.account, reason)
-        degraded = dataclasses.replace(
-            record, holdings=None, error_kind=UNSTORABLE_KIND,
-            error_message=f"could not be stored: {reason}"[:1000])
+        log.error("the %s cannot be stored as it is (%s): storing it as failed",
+                  _what(record), reason)
+        degraded = _failed(record, f"could not be stored: {reason}"[:1000])
         try:
-            return await self._call(lambda watch: record_poll(self.engine, degraded, watch))
+            return await self._call(lambda watch: _record(self.engine, degraded, watch))
         except PollUnstorable:
             bare = dataclasses.replace(degraded, responses=())
-            return await self._call(lambda watch: record_poll(self.engine, bare, watch))
+            return await self._call(lambda watch: _record(self.engine, bare, watch))
 
     async def _call(self, call: Callable[[_Watch], T]) -> T:
         """Run ``call`` on the worker; past the deadline interrupt it, raise unavailable."""
@@ -264,7 +287,7 @@ class PollWriter:
 
     # the backlog
 
-    async def _enqueue(self, record: PollRecord) -> str:
+    async def _enqueue(self, record: Record) -> str:
         async with self._lock:
             self._backlogged = True
             self._ensure_drain()
@@ -283,8 +306,8 @@ class PollWriter:
                 self._changed()
                 return "memory"
             self._lost += 1
-            log.error("the poll of %s is lost: the database, the spool %s and the memory "
-                      "queue (%d polls) are all full", record.account, self.spool.path,
+            log.error("the %s is lost: the database, the spool %s and the memory "
+                      "queue (%d polls) are all full", _what(record), self.spool.path,
                       len(self._memory))
             return "lost"
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -120,19 +120,36 @@ def record_poll(engine: Engine, record: PollRecord, watch: Watch | None = None
     any statement runs, so a caller can interrupt a write that hangs.
     Raises DatabaseUnavailable (try again later) or PollUnstorable (never will work).
     """
+
+    def stored() -> PollWriteResult | None:
+        found = _stored_id(engine, record)
+        return None if found is None else PollWriteResult(found, 0, 0, duplicate=True)
+
+    return write_once(engine, lambda conn: _write(conn, record), stored, watch)
+
+
+R = TypeVar("R")
+
+
+def write_once(engine: Engine, write: Callable[[Connection], R],
+               stored: Callable[[], R | None], watch: Watch | None = None) -> R:
+    """Run ``write`` in one write transaction, errors sorted into the two that matter.
+
+    ``stored`` says whether another writer committed the same record meanwhile (the
+    unique key that made the insert fail), which is not a failure.
+    """
     try:
         with engine.connect() as conn:
             if watch is not None:
                 watch(conn.connection.dbapi_connection)
             with conn.execution_options(**WRITE).begin():
-                return _write(conn, record)
+                return write(conn)
     except _UNAVAILABLE as exc:
         raise DatabaseUnavailable(one_line(exc)) from None
     except IntegrityError as exc:
-        # The same poll committed by another writer meanwhile is not a failure.
-        found = _stored_id(engine, record)
+        found = stored()
         if found is not None:
-            return PollWriteResult(found, 0, 0, duplicate=True)
+            return found
         raise PollUnstorable(one_line(exc)) from None
     except (SQLAlchemyError, ValueError, TypeError, UnicodeError) as exc:
         raise PollUnstorable(f"{type(exc).__name__}: {one_line(exc)}") from None
@@ -194,14 +211,25 @@ def _account_id(conn: Connection, name: str, source: str) -> int:
 
 def _response_id(conn: Connection, response: RawResponse, account_id: int,
                  poll_id: int) -> int:
+    return store_response(conn, response, lambda: _delta_base(conn, account_id, poll_id,
+                                                               response.endpoint))
+
+
+def store_response(conn: Connection, response: RawResponse,
+                   delta_base: Callable[[], tuple[int, bytes] | None] | None = None) -> int:
+    """The id of ``response`` in raw_responses, stored now unless it is there already.
+
+    ``delta_base`` finds the plain answer an ok answer may be stored as a delta of.
+    """
     head = f"{response.endpoint}\n{response.status}\n{response.content_type or ''}\n"
     digest = hashlib.sha256(head.encode() + response.body).digest()
     found = conn.execute(_RESPONSE, {"digest": digest}).scalar()
     if found is not None:
         return int(found)
     encoding, stored, base_id = answers.PLAIN, response.body, None
-    if 200 <= response.status < 300:  # failures stay plain: readable with SQL alone
-        base = _delta_base(conn, account_id, poll_id, response.endpoint)
+    if delta_base is not None and 200 <= response.status < 300:
+        # Failures stay plain: readable with SQL alone.
+        base = delta_base()
         delta = answers.encode_delta(response.body, base[1]) if base else None
         if base is not None and delta is not None:
             encoding, stored, base_id = answers.DELTA, delta, base[0]

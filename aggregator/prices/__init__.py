@@ -1,0 +1,1 @@
+"""Price sources: one module per API (config, requests, pure parser), listed in registry.py."""
