@@ -14,7 +14,7 @@ import typing
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +27,8 @@ from aggregator.model import Secret
 from aggregator.polling.body import MAX_ANSWER_BYTES
 from aggregator.polling.ratelimit import Rate, parse_rate
 from aggregator.polling.service import PollSettings
+from aggregator.prices.base import PriceConfig
+from aggregator.prices.registry import PRICE_SOURCES
 from aggregator.reports.mail import SECURITY, SmtpSettings
 from aggregator.sources.base import AccountConfig, Duration
 from aggregator.sources.registry import SOURCES
@@ -35,14 +37,20 @@ from aggregator.storage.database import sqlite_file, url_problem
 from aggregator.storage.spool import DEFAULT_MAX_BYTES
 from aggregator.storage.spool import default_path as default_spool_path
 from aggregator.storage.writer import WriterSettings
+from aggregator.valuation.rule import (
+    DEFAULT_DAILY_MAX_AGE,
+    DEFAULT_MAX_AGE,
+    DEFAULT_PIVOTS,
+    ValuationSettings,
+)
 
 DEFAULT_PATH = Path("/etc/aggregator/config.toml")
 DEFAULT_DATABASE_URL = "sqlite:////var/lib/aggregator/holdings.db"
 DEFAULT_REPORT_DIR = Path("/var/lib/aggregator/reports")
 MAX_CONFIG_BYTES = 2**20  # read no further: --config /dev/zero must not fill the memory
 ACCOUNT_NAME = re.compile(r"[a-z0-9_-]+")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smh])")
-_UNITS = {"s": 1, "m": 60, "h": 3600}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # What str.splitlines() breaks on: the line breaks a credential or a message must not hold.
 _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 MAX_DURATION = 100 * 365.25 * 86400
@@ -65,6 +73,8 @@ class Settings:
     database_timeout: Duration = Duration(10.0)  # one database call, client side
     spool_path: Path | None = None  # None: spool.default_path for the database
     spool_max_bytes: int = DEFAULT_MAX_BYTES
+    valuation: ValuationOptions | None = None  # off without [valuation]
+    prices: tuple[PriceConfig, ...] = ()  # [[prices]], in order of preference
     accounts: tuple[AccountConfig, ...] = ()
 
     def interval_of(self, account: AccountConfig) -> Duration:
@@ -74,11 +84,31 @@ class Settings:
         return PollSettings(deadline=self.poll_deadline.seconds, rate_limits=self.rate_limits,
                             max_answer_bytes=self.max_answer_bytes)
 
+    def valuation_settings(self, currency: str | None = None) -> ValuationSettings | None:
+        """The value rule's settings; None without [valuation]."""
+        if self.valuation is None:
+            return None
+        options = self.valuation
+        return ValuationSettings(
+            currency=currency or options.currency, sources=tuple(p.name for p in self.prices),
+            pivots=options.pivots, max_age=timedelta(seconds=options.max_age.seconds),
+            daily_max_age=timedelta(seconds=options.daily_max_age.seconds))
+
     def writer_settings(self) -> WriterSettings:
         path = self.spool_path or default_spool_path(
             describe_database(self.database_url), sqlite_file=sqlite_file(self.database_url))
         return WriterSettings(spool_path=path, timeout=self.database_timeout.seconds,
                               spool_max_bytes=self.spool_max_bytes)
+
+
+@dataclass(frozen=True)
+class ValuationOptions:
+    """``[valuation]`` as written; ``Settings.valuation_settings()`` adds the sources."""
+
+    currency: str
+    pivots: tuple[str, ...] = DEFAULT_PIVOTS
+    max_age: Duration = Duration(DEFAULT_MAX_AGE.total_seconds())
+    daily_max_age: Duration = Duration(DEFAULT_DAILY_MAX_AGE.total_seconds())
 
 
 def config_path(cli_value: str | None, environ: Mapping[str, str] = os.environ) -> Path:
@@ -201,7 +231,7 @@ def _settings(
     raw: dict[str, Any], path: Path, problems: _Problems, environ: Mapping[str, str]
 ) -> Settings:
     _unknown(raw, {"database", "schedule", "report", "poll", "rate_limits", "metrics",
-                   "spool", "accounts"}, "", problems)
+                   "spool", "valuation", "prices", "accounts"}, "", problems)
     values: dict[str, Any] = {}
 
     database = _table(raw, "database", problems)
@@ -280,6 +310,24 @@ def _settings(
         _convert(lambda: _parse_listen(metrics["listen"]), "metrics.listen", "metrics_listen",
                  values, problems)
 
+    if "valuation" in raw:
+        valuation = _valuation(_table(raw, "valuation", problems), problems)
+        if valuation is not None:
+            values["valuation"] = valuation
+    prices_raw = raw.get("prices", [])
+    if not isinstance(prices_raw, list):
+        problems.add("prices", "must be an array of tables ([[prices]])")
+        prices_raw = []
+    prices: list[PriceConfig] = []
+    for index, table in enumerate(prices_raw):
+        price = _price_source(index, table, problems, environ)
+        if price is None:
+            continue
+        if price.name in {p.name for p in prices}:
+            problems.add(f"prices {price.name!r}", "name is used by another [[prices]] table")
+        prices.append(price)
+    values["prices"] = tuple(prices)
+
     accounts_raw = raw.get("accounts", [])
     if not isinstance(accounts_raw, list):
         problems.add("accounts", "must be an array of tables ([[accounts]])")
@@ -295,6 +343,32 @@ def _settings(
         seen.add(account.name)
         accounts.append(account)
     return Settings(path=path, accounts=tuple(accounts), **values)
+
+
+_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,19}")
+
+
+def _valuation(table: dict[str, Any], problems: _Problems) -> ValuationOptions | None:
+    _unknown(table, {"currency", "pivots", "max_age", "daily_max_age"}, "valuation", problems)
+    found = len(problems.lines)
+    currency = table.get("currency")
+    if not isinstance(currency, str) or not _SYMBOL.fullmatch(currency):
+        problems.add("valuation.currency", 'required, an upper-case symbol such as "TWD"')
+    pivots = table.get("pivots", list(DEFAULT_PIVOTS))
+    if not isinstance(pivots, list) or not all(isinstance(p, str) and _SYMBOL.fullmatch(p)
+                                               for p in pivots):
+        problems.add("valuation.pivots", 'expected a list of upper-case symbols, e.g. '
+                     '["USDT", "USD"]')
+    values: dict[str, Any] = {}
+    for key in ("max_age", "daily_max_age"):
+        if key in table:
+            try:
+                values[key] = parse_duration(table[key])
+            except ValueError as exc:
+                problems.add(f"valuation.{key}", str(exc))
+    if len(problems.lines) > found or not isinstance(currency, str):
+        return None
+    return ValuationOptions(currency=currency, pivots=tuple(pivots), **values)
 
 
 def _convert(
@@ -369,31 +443,50 @@ def _parse_zone(value: object) -> ZoneInfo:
 def _account(
     index: int, table: object, problems: _Problems, environ: Mapping[str, str]
 ) -> AccountConfig | None:
+    found = _plugin(index, table, problems, environ, SOURCES, "accounts", "account")
+    return found if isinstance(found, AccountConfig) else None
+
+
+def _price_source(
+    index: int, table: object, problems: _Problems, environ: Mapping[str, str]
+) -> PriceConfig | None:
+    found = _plugin(index, table, problems, environ, PRICE_SOURCES, "prices", "prices")
+    return found if isinstance(found, PriceConfig) else None
+
+
+def _plugin(
+    index: int, table: object, problems: _Problems, environ: Mapping[str, str],
+    registry: Mapping[str, Any], section: str, label: str,
+) -> Any:
+    """One [[accounts]] or [[prices]] table, checked against its source's config type."""
     if not isinstance(table, dict):
-        problems.add(f"accounts[{index}]", "must be a table")
+        problems.add(f"{section}[{index}]", "must be a table")
         return None
     name = table.get("name")
     if not isinstance(name, str) or not ACCOUNT_NAME.fullmatch(name):
-        problems.add(f"accounts[{index}].name", "required, made of [a-z0-9_-]")
+        problems.add(f"{section}[{index}].name", "required, made of [a-z0-9_-]")
         return None
-    where = f"account {name!r}"
+    where = f"{label} {name!r}"
     source_name = table.get("source")
-    source = SOURCES.get(source_name) if isinstance(source_name, str) else None
+    source = registry.get(source_name) if isinstance(source_name, str) else None
     if source is None:
         problems.add(f"{where}: source",
-                     f"unknown source {source_name!r}; known: {', '.join(sorted(SOURCES))}")
+                     f"unknown source {source_name!r}; known: {', '.join(sorted(registry))}")
         return None
+    # A source that reads a local file (manual prices) has no URL.
+    local = getattr(source, "read_local", None) is not None
 
     hints = typing.get_type_hints(source.config)
     fields = {f.name: f for f in dataclasses.fields(source.config)}
-    for key in sorted(set(table) - set(fields)):
+    for key in sorted(set(table) - set(fields) | ({"base_url"} & set(table) if local
+                                                   else set())):
         problems.add(f"{where}: {key}", "unknown key")
     values: dict[str, Any] = {}
     ok = True
     for key, f in fields.items():
         if key not in table:
-            if key == "base_url" and source.default_base_url:
-                values[key] = source.default_base_url
+            if key == "base_url" and (source.default_base_url or local):
+                values[key] = source.default_base_url or ""
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 problems.add(f"{where}: {key}", "required")
                 ok = False
@@ -405,13 +498,14 @@ def _account(
             ok = False
     if not ok:
         return None
-    account: AccountConfig = source.config(**values)
-    for key, message in [*_url_problems(account), *account.problems()]:
+    plugin = source.config(**values)
+    url = [] if local else _url_problems(plugin)
+    for key, message in [*url, *plugin.problems()]:
         problems.add(f"{where}: {key}", message)
-    return account
+    return plugin
 
 
-def _url_problems(account: AccountConfig) -> list[tuple[str, str]]:
+def _url_problems(account: AccountConfig | PriceConfig) -> list[tuple[str, str]]:
     # The URL itself is never quoted: its userinfo or query may hold a credential.
     url = account.base_url
     try:
@@ -467,6 +561,12 @@ def _coerce(value: Any, hint: Any, environ: Mapping[str, str]) -> Any:
         if not isinstance(value, str) or not value:
             raise ValueError("expected a non-empty string")
         return value
+    if origin is dict and typing.get_args(hint) == (str, str):
+        if not isinstance(value, dict) or not value or not all(
+                isinstance(k, str) and k and isinstance(v, str) and v for k, v in value.items()):
+            raise ValueError('expected a table of names to non-empty strings, e.g. '
+                             '{ BTC = "bitcoin" }')
+        return dict(value)
     if origin is list and typing.get_args(hint) == (str,):
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise ValueError("expected a non-empty list of strings")

@@ -93,8 +93,9 @@ def test_insecure_http_can_be_allowed(tmp_path: Path, env: dict[str, str]) -> No
 
 
 def test_durations() -> None:
-    assert [parse_duration(t).seconds for t in ("1s", "5m", "1h", "1.5m")] == [1, 300, 3600, 90]
-    for bad in ("0s", "5", "5d", "", "-1s"):
+    assert [parse_duration(t).seconds for t in ("1s", "5m", "1h", "1.5m", "4d")] == [
+        1, 300, 3600, 90, 4 * 86400]
+    for bad in ("0s", "5", "5w", "", "-1s"):
         with pytest.raises(ValueError):
             parse_duration(bad)
 

@@ -1,0 +1,1 @@
+"""What holdings are worth: the value rule, the price book it reads, daily valuations."""
