@@ -12,20 +12,11 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from aggregator import errors
+from aggregator.sources.base import Rate as Rate  # where it was; the descriptor declares one
+from aggregator.sources.registry import SOURCES
 
 _RATE = re.compile(r"(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([smh])")
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-@dataclass(frozen=True)
-class Rate:
-    """At most ``requests`` per ``seconds``, written "600/m", "5/s" or "30/10s"."""
-
-    requests: int
-    seconds: float
-
-    def __str__(self) -> str:
-        return f"{self.requests}/{self.seconds:g}s"
 
 
 def parse_rate(text: object) -> Rate:
@@ -37,12 +28,10 @@ def parse_rate(text: object) -> Rate:
     return Rate(int(match[1]), float(match[2] or 1) * _UNITS[match[3]])
 
 
-# Published limits (SOURCES.md); PiTrade publishes none.
-DEFAULT_RATES: Mapping[str, Rate] = {
-    "bitopro": Rate(600, 60.0),
-    "bitz": Rate(30, 1.0),
-    "bitzoom": Rate(5, 1.0),
-}
+def default_rates() -> dict[str, Rate]:
+    """Each registered source's published limit, from its descriptor; read at each call."""
+    return {name: source.rate_limit for name, source in SOURCES.items()
+            if source.rate_limit is not None}
 
 
 class TokenBucket:
@@ -166,7 +155,7 @@ class RateLimits:
 
     def __init__(self, overrides: Mapping[str, Rate] | None = None,
                  hold_policy: HoldPolicy = HoldPolicy()) -> None:
-        self.rates = {**DEFAULT_RATES, **(overrides or {})}
+        self.rates = {**default_rates(), **(overrides or {})}
         self.hold_policy = hold_policy
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._holds: dict[tuple[str, str], HostHold] = {}

@@ -19,13 +19,12 @@ from aggregator.reports.model import (
     HoldingLine,
     Report,
 )
+from aggregator.sources.registry import SOURCES
 from aggregator.storage import queries
 from aggregator.storage.tables import accounts, polls
 
 HISTORY_DAYS = 30
 _INSTANT = timedelta(milliseconds=1)  # times are stored to the millisecond
-VALUATION_PREFIX = "value_"
-COST_BASIS = "averagePurchasePrice"
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -60,12 +59,16 @@ def _line(row: queries.HoldingRow, previous: queries.HoldingRow | None) -> Holdi
     else:
         delta = subtract(row.total, previous.total)
         change = "up" if delta > 0 else "down" if delta < 0 else "same"
+    # Which details are a valuation or a cost basis is the source's to say; a source no
+    # longer registered has neither.
+    source = SOURCES.get(row.source)
     valuation = {
-        key.removeprefix(VALUATION_PREFIX): Decimal(str(value))
-        for key, value in row.details.items()
-        if key.startswith(VALUATION_PREFIX) and value is not None
+        currency: Decimal(str(value))
+        for key, currency in (source.valuation_details if source else {}).items()
+        if (value := row.details.get(key)) is not None
     }
-    cost = row.details.get(COST_BASIS)
+    cost_key = source.cost_basis_detail if source else None
+    cost = None if cost_key is None else row.details.get(cost_key)
     return HoldingLine(
         account=row.account, source=row.source, asset=row.asset, kind=row.kind,
         total=row.total, available=row.available, locked=row.locked,

@@ -27,9 +27,9 @@ from aggregator.reports.text_report import (
     successes,
     zone_of,
 )
+from aggregator.sources.registry import SOURCES
 
 CHART_DAYS = 30
-SOURCE_NAMES = {"bitopro": "BitoPro", "bitz": "Bitz", "bitzoom": "Bitzoom", "pitrade": "PiTrade"}
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
            "#e377c2", "#7f7f7f", "#bcbd22")
 CHANGE_ORDER = {"new": 0, "gone": 1, "up": 2, "down": 3, "same": 4}
@@ -75,7 +75,9 @@ def _sum(values: Iterable[Decimal]) -> Decimal:
 
 
 def _source_name(source: str) -> str:
-    return SOURCE_NAMES.get(source, source)
+    """The source's title; its name if it is no longer registered (history outlives it)."""
+    known = SOURCES.get(source)
+    return source if known is None else known.title
 
 
 def _table(headers: Sequence[tuple[str, bool]], rows: Iterable[str], caption: str = "") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -23,6 +23,17 @@ class Duration:
 
     def __str__(self) -> str:
         return f"{self.seconds:g}s"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most ``requests`` per ``seconds``, written "600/m", "5/s" or "30/10s"."""
+
+    requests: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.seconds:g}s"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +66,7 @@ C = TypeVar("C", bound=AccountConfig)
 
 @dataclass(frozen=True)
 class Source(Generic[C]):
-    """One balance API. Register an instance in ``aggregator.sources.SOURCES``."""
+    """One balance API: everything the program knows about it. Register it in ``registry``."""
 
     name: str
     config: type[C]
@@ -66,6 +77,16 @@ class Source(Generic[C]):
     requests: Callable[[C], list[httpx.Request]]
     # Pure: the answers of one poll to holdings; raises a SourceError subclass.
     parse: Callable[[Sequence[RawResponse]], list[Holding]]
+    # How reports name it ("BitoPro").
+    title: str
+    # The published request limit per host, shared by every account there; None when the
+    # API publishes none. A ``[rate_limits]`` entry in the config overrides it.
+    rate_limit: Rate | None
+    # Holding details that are the exchange's own valuation of the line: detail key to
+    # the currency it is in. The report shows them apart, never mixed with other sources.
+    valuation_details: Mapping[str, str] = field(default_factory=dict)
+    # The holding detail that is the average purchase price per unit, if it reports one.
+    cost_basis_detail: str | None = None
 
 
 def endpoint_url(base_url: str, path: str) -> str:

@@ -13,6 +13,7 @@ from aggregator.auth.bitopro import BitoProAuth
 from aggregator.model import Holding, Kind, RawResponse, Secret
 from aggregator.sources.base import (
     AccountConfig,
+    Rate,
     Source,
     check_status,
     checked,
@@ -86,4 +87,6 @@ SOURCE = Source(
     auth=make_auth,
     requests=balance_requests,
     parse=parse_balances,
+    title="BitoPro",
+    rate_limit=Rate(600, 60.0),
 )

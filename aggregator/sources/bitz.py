@@ -13,6 +13,7 @@ from aggregator.auth.bitz import BitzAuth
 from aggregator.model import Holding, Kind, RawResponse, Secret
 from aggregator.sources.base import (
     AccountConfig,
+    Rate,
     Source,
     checked,
     endpoint_url,
@@ -25,6 +26,9 @@ from aggregator.sources.base import (
 )
 
 BALANCE_PATH = "/Assets/getUserAssets"
+# The exchange values every line itself: detail key -> the answer's field, whose name is
+# the currency.
+VALUATION = {"value_btc": "btc", "value_usd": "usd", "value_cny": "cny"}
 
 # Bitz answers HTTP 200 and puts its error in "status" (codes as public clients mapped them).
 STATUS_CODES: dict[int, type[errors.SourceError]] = {
@@ -87,9 +91,9 @@ def parse_balances(responses: Sequence[RawResponse]) -> list[Holding]:
         where = f"data.info[{i}]"
         row = require_object(row, where)
         valuation = {
-            f"value_{key}": canonical(parse_amount(row[key], f"{where}.{key}"))
-            for key in ("btc", "usd", "cny")
-            if key in row
+            key: canonical(parse_amount(row[name], f"{where}.{name}"))
+            for key, name in VALUATION.items()
+            if name in row
         }
         holdings.append(
             Holding(
@@ -111,4 +115,7 @@ SOURCE = Source(
     auth=make_auth,
     requests=balance_requests,
     parse=parse_balances,
+    title="Bitz",
+    rate_limit=Rate(30, 1.0),
+    valuation_details=VALUATION,
 )

@@ -21,6 +21,7 @@ from aggregator.auth.bitzoom_hmac import BitzoomHmacAuth
 from aggregator.model import Holding, Kind, RawResponse, Secret
 from aggregator.sources.base import (
     AccountConfig,
+    Rate,
     Source,
     checked,
     endpoint_url,
@@ -179,4 +180,6 @@ SOURCE = Source(
     auth=make_auth,
     requests=balance_requests,
     parse=parse_balances,
+    title="Bitzoom",
+    rate_limit=Rate(5, 1.0),
 )

@@ -32,6 +32,7 @@ from aggregator.sources.base import (
 
 PORTFOLIO_PATH = "/portfolio"
 PROPERTIES_PATH = "/portfolio-properties"
+COST_BASIS = "averagePurchasePrice"  # a /portfolio field, kept as the detail of that name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +105,7 @@ def parse_portfolio(responses: Sequence[RawResponse]) -> list[Holding]:
         where = f"portfolio[{i}]"
         row = require_object(row, where)
         quantity = parse_amount(row.get("quantity"), f"{where}.quantity")
-        price = row.get("averagePurchasePrice")
+        price = row.get(COST_BASIS)
         holdings.append(
             Holding(
                 asset=require_symbol(row.get("ticker"), f"{where}.ticker"),
@@ -113,9 +114,9 @@ def parse_portfolio(responses: Sequence[RawResponse]) -> list[Holding]:
                 available=quantity,
                 locked=Decimal(0),
                 details={
-                    "averagePurchasePrice": None
+                    COST_BASIS: None
                     if price is None
-                    else canonical(parse_amount(price, f"{where}.averagePurchasePrice"))
+                    else canonical(parse_amount(price, f"{where}.{COST_BASIS}"))
                 },
             )
         )
@@ -154,4 +155,7 @@ SOURCE = Source(
     auth=make_auth,
     requests=portfolio_requests,
     parse=parse_portfolio,
+    title="PiTrade",
+    rate_limit=None,  # none published
+    cost_basis_detail=COST_BASIS,
 )
