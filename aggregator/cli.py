@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregator import __version__
+from aggregator.amounts import canonical
 from aggregator.config import Settings, config_path, load_config
 from aggregator.errors import ConfigError, StorageError
 from aggregator.logs import LOG_FORMATS, setup_logging
@@ -20,6 +21,8 @@ from aggregator.output import FORMATS, HOLDING_COLUMNS, render
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from aggregator.valuation.rule import ValuationSettings
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 
@@ -115,6 +118,45 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--mail", action="store_true",
                         help="also send it to the recipients in [report.smtp]")
 
+    value = commands.add_parser("value", parents=[config_opt],
+                                help="every holding valued in your currency",
+                                description="Every holding as of TIME with its rate and value "
+                                "in the currency of [valuation] (or --currency); an unknown "
+                                "rate is shown as unknown, never as 0 or 1.")
+    value.add_argument("--at", type=parse_time, metavar="TIME",
+                       help="ISO 8601 time, UTC without a zone (default: now)")
+    value.add_argument("--account", action="append", default=[], metavar="NAME")
+    value.add_argument("--currency", metavar="C", type=str.upper)
+    value.add_argument("--format", choices=FORMATS, default="table")
+
+    worth = commands.add_parser("networth", parents=[config_opt],
+                                help="the value at the end of each day",
+                                description="The net worth at the end of each UTC day; a day "
+                                "with no holding has no row.")
+    worth.add_argument("--since", type=date.fromisoformat, metavar="DATE",
+                       help="first day (default: the first day of the stored history)")
+    worth.add_argument("--until", type=date.fromisoformat, metavar="DATE",
+                       help="last day (default: yesterday)")
+    worth.add_argument("--by", choices=("account", "asset"))
+    worth.add_argument("--currency", metavar="C", type=str.upper)
+    worth.add_argument("--format", choices=FORMATS, default="table")
+
+    prices = commands.add_parser("prices", parents=[config_opt], help="fetch prices")
+    price_commands = prices.add_subparsers(dest="prices_command", required=True,
+                                           metavar="ACTION")
+    fetch = price_commands.add_parser("fetch", parents=[config_opt],
+                                      help="fetch live prices once and store them",
+                                      description="Fetch live prices from every (or the named) "
+                                      "[[prices]] source. Exit 1 if any failed.")
+    fetch.add_argument("--name", action="append", default=[], metavar="NAME")
+    backfill = price_commands.add_parser(
+        "backfill", parents=[config_opt], help="store daily closes of past days",
+        description="Store daily closes, from every source that has history, for every "
+        "asset held on or after DATE and the pivots, with a few days of overlap; then "
+        "value those days again.")
+    backfill.add_argument("--since", type=date.fromisoformat, metavar="DATE",
+                          help="default: the first day of the holdings history")
+
     db = commands.add_parser("db", parents=[config_opt], help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_commands.add_parser("upgrade", parents=[config_opt],
@@ -174,6 +216,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         from aggregator.scheduling.daemon import run_daemon
 
         return asyncio.run(run_daemon(settings, duration=args.duration))
+    if args.command == "prices":
+        return asyncio.run(_prices(settings, args))
     if args.command == "poll":
         # The per-poll log line would repeat what `poll` prints on stdout.
         # Lost polls (ERROR) are the one thing stdout cannot say.
@@ -264,7 +308,61 @@ def _raw(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
     return 0
 
 
+VALUE_COLUMNS = ("account", "source", "asset", "kind", "amount", "currency", "price",
+                 "value", "price_source", "price_observed_at")
+NETWORTH_COLUMNS = ("day", "currency", "value", "holdings", "unpriced")
+
+
+def _valuation(settings: Settings, currency: str | None = None) -> ValuationSettings:
+    found = settings.valuation_settings(currency)
+    if found is None:
+        raise ConfigError([f"{settings.path}: valuation: this command needs a [valuation] "
+                           "table (its currency, and [[prices]] sources)"])
+    return found
+
+
+def _value(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
+    from aggregator.valuation.rule import exact_total
+    from aggregator.valuation.value import value_at
+
+    valuation = _valuation(settings, args.currency)
+    rows = value_at(engine, valuation, args.at, args.account)
+    _print(render([dataclasses.asdict(r) for r in rows], VALUE_COLUMNS, args.format))
+    if args.format == "table":
+        unpriced = sum(1 for r in rows if r.value is None)
+        total = canonical(exact_total([r.value for r in rows]))
+        _print(f"total {total} {valuation.currency}"
+               + (f" ({unpriced} of {len(rows)} holdings unpriced, not counted)\n"
+                  if unpriced else f" ({len(rows)} holdings)\n"))
+    return 0
+
+
+def _networth(args: argparse.Namespace, settings: Settings, engine: Engine) -> int:
+    from aggregator.storage import queries
+    from aggregator.valuation.value import networth
+
+    valuation = _valuation(settings, args.currency)
+    last = args.until or datetime.now(UTC).date() - timedelta(days=1)
+    first = args.since
+    if first is None:
+        began = queries.first_holding_at(engine)
+        first = began.date() if began is not None else last + timedelta(days=1)
+    days = networth(engine, valuation, first, last, args.by)
+    columns = NETWORTH_COLUMNS if args.by is None else ("day", args.by, *NETWORTH_COLUMNS[1:])
+    rows = []
+    for day in days:
+        row = dataclasses.asdict(day)
+        group = row.pop("group")
+        if args.by is not None:
+            row[args.by] = group
+        rows.append(row)
+    _print(render(rows, columns, args.format))
+    return 0
+
+
 _DATABASE_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, Engine], int]] = {
+    "value": _value,
+    "networth": _networth,
     "db": _db,
     "holdings": _holdings,
     "history": _history,
@@ -306,3 +404,41 @@ async def _poll(settings: Settings, names: list[str]) -> int:
 def _print(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+async def _prices(settings: Settings, args: argparse.Namespace) -> int:
+    from aggregator.polling.service import PollService
+    from aggregator.prices.backfill import backfill
+    from aggregator.prices.service import PriceService, describe
+    from aggregator.storage import database, queries
+    from aggregator.storage.writer import PollWriter
+
+    valuation = _valuation(settings)
+    unknown = sorted(set(getattr(args, "name", []) or []) - {p.name for p in settings.prices})
+    if unknown:
+        raise ConfigError([f"{settings.path}: no [[prices]] named {n!r}" for n in unknown])
+    writer_settings = settings.writer_settings()
+    engine = database.open_database(settings.database_url, write_timeout=writer_settings.timeout)
+    writer = PollWriter(engine, writer_settings)
+    try:
+        await writer.start()
+        async with PollService((), settings.poll_settings(), writer) as polls:
+            service = PriceService(settings.prices, valuation, polls)
+            if args.prices_command == "fetch":
+                try:
+                    held = queries.assets_held_since(engine, datetime.now(UTC))
+                except StorageError:
+                    held = []  # the database is away: the configured assets still are asked
+                outcomes = await service.fetch_all(args.name, assets=held)
+            else:
+                outcomes = await backfill(service, engine, args.since)
+        await writer.close(writer_settings.timeout + 5)
+    finally:
+        engine.dispose()
+    for outcome in outcomes:
+        print(describe(outcome))
+    waiting = writer.health().spooled
+    if waiting:
+        print(f"aggregator: database unavailable: {waiting} records wait in "
+              f"{writer.spool.path}", file=sys.stderr)
+    return 0 if all(o.ok for o in outcomes) and not waiting else 1

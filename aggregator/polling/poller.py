@@ -10,10 +10,10 @@ import math
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -80,19 +80,19 @@ async def poll_once(
     try:
         try:
             for request in account.source.requests(config):
-                _ready(request, client, timeout)
+                ready_request(request, client, timeout)
                 if account.limiter is not None:
                     await account.limiter.acquire()
                 # A slot first, then signing inside send(): nothing waits signed.
                 async with slots.hold(request.url.netloc.decode()) if slots \
                         else contextlib.nullcontext():
-                    answer = await _exchange(client, account.auth, request, timeout,
+                    answer = await exchange(client, account.auth, request, timeout,
                                              max_answer_bytes, account.hold)
                 # A refused answer to a request the auth flow made (a token endpoint's)
                 # keeps no body: its start may well be the token.
                 own = answer.request.url.copy_with(query=None) == request.url.copy_with(
                     query=None)
-                responses.append(_raw(answer, config.base_url, account.redactor, own))
+                responses.append(raw_response(answer, config.base_url, account.redactor, own))
                 if answer.refused is not None:
                     raise type(answer.refused)(f"{responses[-1].endpoint}: {answer.refused}")
                 if answer.status >= 400:
@@ -150,7 +150,8 @@ def _failed(
     )
 
 
-def _ready(request: httpx.Request, client: httpx.AsyncClient, timeout: dict[str, Any]) -> None:
+def ready_request(request: httpx.Request, client: httpx.AsyncClient,
+                  timeout: dict[str, Any]) -> None:
     request.extensions.setdefault("timeout", timeout)
     # send() does not merge the client's default headers (User-Agent).
     for name, value in client.headers.items():
@@ -160,7 +161,7 @@ def _ready(request: httpx.Request, client: httpx.AsyncClient, timeout: dict[str,
     request.headers["Accept-Encoding"] = body.ACCEPT_ENCODING
 
 
-async def _exchange(
+async def exchange(
     client: httpx.AsyncClient, auth: httpx.Auth, request: httpx.Request,
     timeout: dict[str, Any], max_answer_bytes: int, hold: HostHold | None = None,
 ) -> body.Answer:
@@ -176,7 +177,7 @@ async def _exchange(
         while True:
             if hold is not None:
                 hold.check()  # the last thing before sending: a hold may just have begun
-            _ready(outgoing, client, timeout)
+            ready_request(outgoing, client, timeout)
             answer = await body.fetch(client, outgoing, max_answer_bytes)
             if answer.refused is not None:
                 return answer  # nothing a flow could do with it
@@ -188,7 +189,7 @@ async def _exchange(
         await flow.aclose()
 
 
-def _raw(answer: body.Answer, base_url: str, redactor: Redactor, keep_body: bool = True
+def raw_response(answer: body.Answer, base_url: str, redactor: Redactor, keep_body: bool = True
          ) -> RawResponse:
     base = base_url.rstrip("/")
     url = str(answer.request.url.copy_with(query=None))
@@ -247,19 +248,48 @@ async def poll_until_deadline(
     Returns every attempt's record: failed attempts are visible in the poll log. A retry
     waits for its host's hold (see ``HostHold``) as well as for its own backoff.
     """
+    return await retry_until_deadline(
+        lambda: poll_once(client, account, clock, slots, max_answer_bytes),
+        lambda started: _failed(account, started, clock(), [], errors.Timeout.kind,
+                                f"poll deadline of {deadline:g}s reached"),
+        deadline, account.hold, policy, clock)
+
+
+class Attempt(Protocol):
+    """What the retry loop reads of an attempt's record (a poll's or a price fetch's)."""
+
+    @property
+    def error_kind(self) -> str | None: ...
+
+    @property
+    def responses(self) -> Sequence[RawResponse]: ...
+
+
+A = TypeVar("A", bound=Attempt)
+
+
+async def retry_until_deadline(
+    attempt: Callable[[], Awaitable[A]], timed_out: Callable[[datetime], A],
+    deadline: float, hold: HostHold | None, policy: RetryPolicy = RetryPolicy(),
+    clock: Clock = utcnow,
+) -> list[A]:
+    """``attempt`` again after transient failures, within ``deadline`` seconds.
+
+    Each record is numbered (``attempts``) in order; ``timed_out(started)`` makes the
+    record of an attempt the deadline cut short.
+    """
     end = time.monotonic() + deadline
-    records: list[PollRecord] = []
+    records: list[A] = []
     delay = policy.first_delay
     while True:
         remaining = end - time.monotonic()
         started = clock()
         try:
             async with asyncio.timeout(max(remaining, 0.001)):
-                record = await poll_once(client, account, clock, slots, max_answer_bytes)
+                record = await attempt()
         except TimeoutError:
-            record = _failed(account, started, clock(), [], errors.Timeout.kind,
-                             f"poll deadline of {deadline:g}s reached")
-        records.append(dataclasses.replace(record, attempts=len(records) + 1))
+            record = timed_out(started)
+        records.append(dataclasses.replace(record, attempts=len(records) + 1))  # type: ignore[type-var]
         kind = record.error_kind
         if kind is None or kind not in _RETRYABLE:
             return records
@@ -267,14 +297,14 @@ async def poll_until_deadline(
         retry_after = record.responses[-1].retry_after if record.responses else None
         if retry_after is not None:
             wait = max(wait, retry_after)
-        if account.hold is not None:
-            wait = max(wait, account.hold.remaining())
+        if hold is not None:
+            wait = max(wait, hold.remaining())
         # Another account's rate limit may hold the host while we wait: wait that out too.
         while wait > 0:
             if time.monotonic() + wait >= end:
                 return records
             await asyncio.sleep(wait)
-            wait = account.hold.remaining() if account.hold is not None else 0.0
+            wait = hold.remaining() if hold is not None else 0.0
         delay = min(delay * 2, policy.max_delay)
 
 

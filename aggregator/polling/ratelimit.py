@@ -160,8 +160,10 @@ class RateLimits:
         self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._holds: dict[tuple[str, str], HostHold] = {}
 
-    def bucket(self, source: str, base_url: str) -> TokenBucket | None:
-        rate = self.rates.get(source)
+    def bucket(self, source: str, base_url: str, default: Rate | None = None
+               ) -> TokenBucket | None:
+        """The bucket of (source, host); ``default`` when the table has no rate."""
+        rate = self.rates.get(source, default)
         if rate is None:
             return None
         key = (source, host_of(base_url))

@@ -73,6 +73,12 @@ class PollService:
         self._slots = RequestSlots()
         return self
 
+    def http(self) -> tuple[httpx.AsyncClient, RequestSlots]:
+        """The shared client and request slots, for other fetches (prices)."""
+        assert self._client is not None and self._slots is not None, \
+            "use PollService as an async context manager"
+        return self._client, self._slots
+
     async def __aexit__(self, *exc: object) -> None:
         if self._client is not None:
             await self._client.aclose()

@@ -63,6 +63,11 @@ class PriceRequest:
     request: httpx.Request
     base: str | None = None
     quote: str | None = None
+    # A guess at a pair the source may not list (BitoPro has no configured pairs): an
+    # error answer that says so (4xx other than 401/403/408/429) is no data, not a failed
+    # fetch. The machinery must then go on to the next request and hand this answer to
+    # the parser like any other.
+    missing_ok: bool = False
 
 
 # A parser gets every answer of a fetch with the request it answers, and when it was

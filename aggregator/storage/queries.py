@@ -251,3 +251,27 @@ def daily(
                 rows.append(DayRow(day=day, **_amounts(r)))
         day += timedelta(days=1)
     return rows
+
+
+def assets_held_since(engine: Engine, since: datetime | None = None) -> list[str]:
+    """Every asset with a non-zero holding in force at or after ``since`` (default: ever)."""
+    query = (select(holding_series.c.asset).distinct()
+             .join(holdings, holdings.c.series_id == holding_series.c.id))
+    if since is not None:
+        query = query.where(or_(holdings.c.valid_to.is_(None), holdings.c.valid_to > since))
+    try:
+        with engine.connect() as conn:
+            return sorted(str(a) for a in conn.execute(query).scalars())
+    except SQLAlchemyError as exc:
+        raise StorageError(f"reading the assets held failed: {exc}") from None
+
+
+def first_holding_at(engine: Engine) -> datetime | None:
+    """When the stored history of holdings begins."""
+    try:
+        with engine.connect() as conn:
+            found: datetime | None = conn.execute(select(func.min(holdings.c.valid_from))
+                                                  ).scalar()
+            return found
+    except SQLAlchemyError as exc:
+        raise StorageError(f"reading the history failed: {exc}") from None
