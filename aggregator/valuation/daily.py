@@ -32,7 +32,8 @@ def store_days(engine: Engine, settings: ValuationSettings, days: Iterable[date]
             for day in sorted(set(days)):
                 rows = day_rows(engine, valuer, day, currency)
                 with engine.execution_options(**WRITE).begin() as conn:
-                    ids = dict(conn.execute(select(accounts.c.name, accounts.c.id)).tuples())
+                    ids = {name: id_ for name, id_ in conn.execute(
+                        select(accounts.c.name, accounts.c.id))}
                     conn.execute(delete(valuations).where(valuations.c.day == day,
                                                           valuations.c.currency == currency))
                     conn.execute(delete(networth).where(networth.c.day == day,
