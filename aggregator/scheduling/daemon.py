@@ -18,10 +18,12 @@ from aggregator.config import Settings
 from aggregator.errors import StorageError
 from aggregator.polling.poller import Account
 from aggregator.polling.service import PollOutcome, PollService
+from aggregator.prices.backfill import backfill
+from aggregator.prices.service import PriceService
 from aggregator.reports.mail import MailError
 from aggregator.reports.nightly import missed_days, write_day
 from aggregator.scheduling.notify import Notifier
-from aggregator.storage import database
+from aggregator.storage import database, queries
 from aggregator.storage.writer import Health, PollWriter
 
 if TYPE_CHECKING:
@@ -44,9 +46,10 @@ def poll_deadline(settings: Settings, interval: float) -> float:
 
 class Daemon:
     def __init__(self, settings: Settings, service: PollService, notifier: Notifier,
-                 engine: Engine) -> None:
+                 engine: Engine, prices: PriceService | None = None) -> None:
         self.settings = settings
         self.service = service
+        self.prices = prices
         self.notifier = notifier
         self.engine = engine
         self.scheduler = AsyncIOScheduler(timezone=UTC)
@@ -73,6 +76,14 @@ class Daemon:
                                                                            * interval))),
                 coalesce=True, max_instances=1, misfire_grace_time=max(1, int(interval / 2)),
             )
+        for feed in self.prices.feeds.values() if self.prices else ():
+            interval = feed.config.interval.seconds
+            self.scheduler.add_job(
+                self.launch_prices, IntervalTrigger(seconds=interval, jitter=JITTER * interval),
+                args=[feed.name], id=f"prices:{feed.name}", name=f"prices {feed.name}",
+                next_run_time=now + timedelta(seconds=random.uniform(0, 1.0)),
+                coalesce=True, max_instances=1, misfire_grace_time=max(1, int(interval / 2)),
+            )
         report_at = self.settings.report_time
         self.scheduler.add_job(
             self.write_reports, CronTrigger(hour=report_at.hour, minute=report_at.minute,
@@ -82,9 +93,47 @@ class Daemon:
         )
         self.scheduler.start()
 
+    async def launch_prices(self, name: str) -> None:
+        """A price source's job: its live prices, fetched as our own task."""
+        key = f"prices:{name}"
+        if self.stop.is_set() or self.prices is None:
+            return
+        task = self.running.get(key)
+        if task is not None and not task.done():
+            log.warning("prices %s: previous fetch still running, this one skipped", name)
+            return
+        self.running[key] = asyncio.create_task(self.fetch_prices(name), name=key)
+
+    async def fetch_prices(self, name: str) -> None:
+        assert self.prices is not None
+        feed = self.prices.feeds[name]
+        try:
+            held = await asyncio.to_thread(queries.assets_held_since, self.engine,
+                                           datetime.now(UTC))
+        except StorageError:
+            held = []  # the database is away: the configured assets are still asked
+        try:
+            await self.prices.fetch(feed, assets=held, deadline=poll_deadline(
+                self.settings, feed.config.interval.seconds))
+        except Exception:
+            log.exception("prices %s: fetch crashed", name)  # a bug: keep the daemon alive
+
+    async def daily_closes(self) -> None:
+        """Yesterday's closes (and a few days before, for corrections), then valued."""
+        if self.prices is None:
+            return
+        try:
+            await backfill(self.prices, self.engine,
+                           since=datetime.now(UTC).date() - timedelta(days=1))
+        except StorageError as exc:
+            log.warning("the daily closes wait for the database: %s", exc)
+        except Exception:
+            log.exception("fetching the daily closes failed")
+
     async def write_reports(self) -> None:
         """Every due report: yesterday's, and after downtime each missed day once."""
         settings = self.settings
+        await self.daily_closes()
         try:
             days = await asyncio.to_thread(missed_days, self.engine,
                                            settings.report_directory, settings.timezone)
@@ -198,7 +247,10 @@ async def run_daemon(settings: Settings, duration: float | None = None) -> int:
     try:
         await writer.start()
         async with PollService(settings.accounts, settings.poll_settings(), writer) as service:
-            daemon = Daemon(settings, service, notifier, engine)
+            valuation = settings.valuation_settings()
+            prices = None if valuation is None else PriceService(settings.prices, valuation,
+                                                                 service)
+            daemon = Daemon(settings, service, notifier, engine, prices)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, daemon.stop.set)
