@@ -13,7 +13,11 @@ from sqlalchemy import Engine, text
 
 from aggregator.model import Holding, Kind, PollRecord, RawResponse
 from aggregator.storage import database
+from aggregator.prices.model import FetchRecord, Observation, PriceKind
+from aggregator.storage.price_writes import record_fetch
 from aggregator.storage.writes import record_poll
+from aggregator.valuation.daily import store_days
+from aggregator.valuation.rule import ValuationSettings
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sql.md"
 BLOCK = re.compile(r"```sql\n(.*?)```", re.S)
@@ -51,6 +55,19 @@ def engine(db_url: str) -> Iterator[Engine]:
     record_poll(engine, PollRecord("bitz-1", "bitz", failed_at, failed_at, None,
                                    [RawResponse("/balance", 200, b'{"status":-110}')],
                                    error_kind="rate_limited", error_message="Bitz status -110"))
+    for day in range(8):
+        at = DAY0 + timedelta(days=day, hours=1)
+        record_fetch(engine, FetchRecord("bito", PriceKind.LIVE, at, at, [
+            Observation("BTC", "TWD", PriceKind.LIVE, at, Decimal(3000000 + day * 10000)),
+            Observation("USDT", "TWD", PriceKind.LIVE, at, Decimal("32.1"))]))
+        close = datetime.combine((at + timedelta(days=1)).date(), datetime.min.time(), UTC)
+        record_fetch(engine, FetchRecord("bito", PriceKind.DAILY, close, close, [
+            Observation("BTC", "TWD", PriceKind.DAILY, close, Decimal(3000500 + day * 10000)),
+            Observation("USDT", "TWD", PriceKind.DAILY, close, Decimal("32.2"))]))
+    record_fetch(engine, FetchRecord("gecko", PriceKind.LIVE, DAY0, DAY0, None,
+                                     error_kind="rate_limited", error_message="HTTP 429"))
+    store_days(engine, ValuationSettings(currency="TWD", sources=("bito",)),
+               [(DAY0 + timedelta(days=d)).date() for d in range(8)])
     yield engine
     engine.dispose()
 
