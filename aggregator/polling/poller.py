@@ -104,6 +104,12 @@ async def poll_once(
         except httpx.TimeoutException as exc:
             raise errors.Timeout(
                 f"no answer within {config.timeout}: {type(exc).__name__}") from exc
+        except httpx.LocalProtocolError as exc:
+            # Our own request is not valid HTTP: a token with a line break, say. Retrying
+            # cannot help, and httpx's message would quote the header value.
+            raise errors.BadCredentials("the request cannot be sent: a header value is "
+                                        "not valid HTTP (a token with a control "
+                                        "character?)") from exc
         except httpx.TransportError as exc:
             raise errors.Unreachable(f"{type(exc).__name__}: {exc}") from exc
     except errors.SourceError as exc:

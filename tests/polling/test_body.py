@@ -265,3 +265,20 @@ def test_we_ask_only_for_encodings_we_can_bound(server: Server) -> None:
     # The token request the auth flow makes as well as the balance request.
     assert server.hits == ["/api/servermanage/testtoken", "/api/v1/balance"]
     assert {h["accept-encoding"] for h in server.headers} == {"gzip, deflate"}
+
+
+async def test_a_key_that_is_not_a_valid_header_is_bad_credentials_not_retried(
+        server: Server) -> None:
+    from aggregator.polling.poller import poll_until_deadline
+
+    # The config refuses such a key; a key that reaches the header anyway must not be
+    # retried as "unreachable" nor quoted.
+    config = BitzoomConfig(name="zb", source="bitzoom", base_url=server.base_url,
+                           auth="hmac", api_key=Secret("line-one\nline-two"),
+                           api_secret=Secret("s"))
+    async with make_client() as client:
+        records = await poll_until_deadline(client, prepare(config), 5.0)
+    assert len(records) == 1  # not retried
+    assert records[0].error_kind == errors.BadCredentials.kind
+    assert "line-one" not in (records[0].error_message or "")
+    assert server.hits == []  # nothing went out
