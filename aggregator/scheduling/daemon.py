@@ -25,6 +25,7 @@ from aggregator.reports.nightly import missed_days, write_day
 from aggregator.scheduling.notify import Notifier
 from aggregator.storage import database, queries
 from aggregator.storage.writer import Health, PollWriter
+from aggregator.valuation.daily import store_days
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -130,6 +131,19 @@ class Daemon:
         except Exception:
             log.exception("fetching the daily closes failed")
 
+    async def catch_up(self, replayed_since: datetime | None) -> None:
+        """After an outage: value again the days the replayed polls touched, then write
+        the reports that waited."""
+        if self.prices is not None and replayed_since is not None:
+            yesterday = datetime.now(UTC).date() - timedelta(days=1)
+            first = replayed_since.date()
+            days = [first + timedelta(days=i) for i in range((yesterday - first).days + 1)]
+            try:
+                await asyncio.to_thread(store_days, self.engine, self.prices.valuation, days)
+            except StorageError as exc:
+                log.warning("valuing the replayed days failed: %s", exc)
+        await self.write_reports()
+
     async def write_reports(self) -> None:
         """Every due report: yesterday's, and after downtime each missed day once."""
         settings = self.settings
@@ -140,7 +154,7 @@ class Daemon:
             for day in days:
                 await asyncio.to_thread(write_day, self.engine, day,
                                         settings.timezone, settings.report_directory, None,
-                                        settings.smtp)
+                                        settings.smtp, settings.valuation_settings())
                 log.info("report for %s written to %s", day, settings.report_directory)
         except MailError as exc:
             log.error("%s", exc)  # the files are written; the next report mails again
@@ -208,8 +222,10 @@ class Daemon:
             self._database_was_up = health.database_up
             self.notifier.status(self.summary())
             if health.database_up and not self.stop.is_set():
-                # Reports that waited for the database.
-                asyncio.get_running_loop().create_task(self.write_reports())
+                # Days valued before the replayed polls arrived, and reports that waited.
+                since, self.service.writer.replayed_since = \
+                    self.service.writer.replayed_since, None
+                asyncio.get_running_loop().create_task(self.catch_up(since))
 
     async def watchdog(self, every: float) -> None:
         # Pinged from the event loop itself: a blocked loop stops the pings and systemd

@@ -180,6 +180,9 @@ class PollWriter:
         self._schema_checked = False
         self._replayed = self._replayed_this_outage = self._lost = 0
         self.on_change: Callable[[Health], None] | None = None
+        # The oldest replayed record's time: what was valued before it may have changed.
+        # Whoever acts on it sets it back to None.
+        self.replayed_since: datetime | None = None
 
     # lifecycle
 
@@ -369,7 +372,7 @@ class PollWriter:
             for entry in entries:
                 await self._write(entry.record)
                 done.append(entry.seq)
-                self._replayed_one()
+                self._replayed_one(entry.record)
         finally:
             # A crash before this replays them again: found in the database, skipped.
             if done:
@@ -381,14 +384,17 @@ class PollWriter:
         async with self._lock:
             if not self._memory:
                 return False
-            await self._write(self._memory[0])
+            record = self._memory[0]
+            await self._write(record)
             self._memory.popleft()
-        self._replayed_one()
+        self._replayed_one(record)
         return True
 
-    def _replayed_one(self) -> None:
+    def _replayed_one(self, record: Record) -> None:
         self._replayed += 1
         self._replayed_this_outage += 1
+        if self.replayed_since is None or record.started_at < self.replayed_since:
+            self.replayed_since = record.started_at
         self._changed()
 
     # health
