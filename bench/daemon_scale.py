@@ -47,6 +47,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aggregator.sources.registry import SOURCES
+
 PG_ADMIN = os.environ.get("AGGREGATOR_TEST_PG_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SAMPLE_EVERY = 0.05  # seconds between database samples
@@ -54,7 +56,6 @@ IDLE = 2.0  # seconds of quiet after the cycle before RSS is read
 STOP_TIMEOUT = 30.0  # seconds to wait for the daemon to exit after SIGTERM
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LIFTED = "1000000/s"
-SOURCES = ("bitopro", "bitz", "bitzoom", "pitrade")
 
 
 class TimedOut(Exception):

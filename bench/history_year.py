@@ -73,6 +73,8 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from aggregator.reports.build import build_report
+from aggregator.sandbox import FAKES
+from aggregator.sources.registry import SOURCES
 from aggregator.storage import database, queries
 
 PG_ADMIN = os.environ.get("AGGREGATOR_TEST_PG_URL",
@@ -87,13 +89,14 @@ SCALE = 10**8  # amounts are generated as integers of 1e-8 units
 MINUTE = 60_000
 DAY = 86_400_000
 
-SOURCES = ("bitopro", "bitz", "bitzoom", "pitrade")
-ENDPOINTS = {
-    "bitopro": ("/accounts/balance",),
-    "bitz": ("/Assets/getUserAssets",),
-    "bitzoom": ("/api/v1/balance",),
-    "pitrade": ("/portfolio", "/portfolio-properties"),
-}
+# Each source as its fake exchange serves it: the endpoints of one poll, and the kinds
+# and fiat currencies of its demo accounts' holdings.
+NAMES = tuple(SOURCES)
+ENDPOINTS = {name: FAKES[name].poll_paths for name in NAMES}
+HELD = {name: [row for account in FAKES[name].demo_accounts()
+               for row in FAKES[name].expected_holdings(account)] for name in NAMES}
+# A made-up exchange valuation of a USD value in each currency: (times, divided by).
+PER_USD = {"usd": (1, 1), "cny": (7, 1), "btc": (1, 90_000)}
 CRYPTO = ("BTC", "ETH", "USDT", "USDC", "BNB", "XRP", "ADA", "SOL", "DOGE", "TRX", "DOT",
           "MATIC", "LTC", "SHIB", "AVAX", "LINK", "ATOM", "XLM", "ETC", "BCH", "FIL", "APT",
           "NEAR", "ARB", "OP", "UNI", "AAVE", "ALGO", "SAND", "MANA")
@@ -187,15 +190,10 @@ class Year:
         self.series: list[Series] = []
         self.series_rows: list[tuple[int, int, str]] = []  # (id, account_id, asset)
         for index in range(accounts):
-            source = SOURCES[index % len(SOURCES)]
-            if source == "pitrade":
-                chosen = [(s, "stock") for s in STOCKS[:assets - 1]] + [("USD", "fiat")]
-            else:
-                fiat = [("TWD", "fiat")] if source == "bitopro" else []
-                chosen = fiat + [(c, "crypto") for c in CRYPTO[:assets - len(fiat)]]
-            chosen = chosen[:assets]
+            source = NAMES[index % len(NAMES)]
+            chosen = self._assets(source, assets)
             account = Account(
-                id=index + 1, name=f"{source}-{index // len(SOURCES) + 1}", source=source,
+                id=index + 1, name=f"{source}-{index // len(NAMES) + 1}", source=source,
                 offset_ms=rng.randrange(0, 50_000), assets=chosen,
                 first_series=len(self.series) + 1,
                 fast=rng.sample(range(len(chosen)), min(FAST_ASSETS, len(chosen))),
@@ -218,6 +216,16 @@ class Year:
             for status, (body, content_type) in FAILURE_BODIES.items()
         }
         self.rng = rng
+
+    @staticmethod
+    def _assets(source: str, assets: int) -> list[tuple[str, str]]:
+        """The fiat currencies the source's fake holds, then stocks if it holds any, else
+        crypto: ``assets`` of them."""
+        held = HELD[source]
+        fiat = sorted({(str(r["asset"]), "fiat") for r in held if r["kind"] == "fiat"})
+        main = "stock" if any(r["kind"] == "stock" for r in held) else "crypto"
+        symbols = STOCKS if main == "stock" else CRYPTO
+        return (fiat + [(s, main) for s in symbols[:assets - len(fiat)]])[:assets]
 
     def _response(self, endpoint: str, status: int, content_type: str | None,
                   body: bytes) -> int:
@@ -308,11 +316,16 @@ class Year:
         yield last
 
     def _details(self, account: Account, one: Series) -> str:
-        if account.source != "bitz":  # only Bitz values holdings itself
+        # Only a source that values its holdings itself (Bitz) has details here.
+        valued = SOURCES[account.source].valuation_details
+        if not valued:
             return "{}"
         usd = one.amount // 1000
-        return json.dumps({"value_btc": amount_text(usd // 90_000),
-                           "value_cny": amount_text(usd * 7), "value_usd": amount_text(usd)})
+        details = {}
+        for key, currency in sorted(valued.items()):
+            times, divided_by = PER_USD.get(currency, (1, 1))
+            details[key] = amount_text(usd * times // divided_by)
+        return json.dumps(details)
 
     @staticmethod
     def _interval(sid: int, one: Series, valid_to: int | None) -> tuple[Any, ...]:

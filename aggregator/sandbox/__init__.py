@@ -1,4 +1,4 @@
-"""A built-in fake of the four exchanges, for the demo, end-to-end tests and benchmarks.
+"""A built-in fake of every exchange, for the demo, end-to-end tests and benchmarks.
 
 It checks every signature with its own code (never ``aggregator.auth``), so a client bug
 shows as a refusal, exactly as it would against the real exchange.
@@ -6,10 +6,14 @@ shows as a refusal, exactly as it would against the real exchange.
 
 from aggregator.sandbox.accounts import FakeAccount, FakeBalance, RequestLog
 from aggregator.sandbox.core import Sandbox
-from aggregator.sandbox.scenarios import bench_accounts, demo_accounts
+from aggregator.sandbox.fake import Fake
+from aggregator.sandbox.registry import FAKES
+from aggregator.sandbox.scenarios import bench_accounts, demo_accounts, e2e_accounts
 from aggregator.sandbox.tables import account_tables
 
 __all__ = [
+    "FAKES",
+    "Fake",
     "FakeAccount",
     "FakeBalance",
     "RequestLog",
@@ -17,4 +21,5 @@ __all__ = [
     "account_tables",
     "bench_accounts",
     "demo_accounts",
+    "e2e_accounts",
 ]

@@ -6,8 +6,6 @@ import decimal
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-SOURCES = ("bitopro", "bitz", "bitzoom", "pitrade")
-
 # Amounts carry up to ~40 significant digits in tests; the default context (28) would round.
 EXACT = decimal.Context(prec=200)
 
@@ -39,6 +37,9 @@ class FakeAccount:
     currency: str = "USD"  # pitrade only
     cost_basis: dict[str, Decimal] = field(default_factory=dict)  # pitrade only
     envelope: str = "code"  # bitzoom only: "code" or "success"
+    # bitopro only, for bench/peer_compare.py only: also take CCXT's payload, which signs
+    # {"nonce"} without the documented identity. Off, that payload is refused.
+    ccxt_payload: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,21 @@ import binascii
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
-from aggregator.sandbox.accounts import FakeAccount, plain
+from aggregator.sandbox.accounts import FakeAccount, FakeBalance, plain
+from aggregator.sandbox.fake import (
+    HUGE,
+    TINY,
+    Expected,
+    Fake,
+    balances,
+    holding,
+    parameter_error,
+    required,
+)
 from aggregator.sandbox.faults import fault_reply
 from aggregator.sandbox.state import State
 from aggregator.sandbox.wire import Reply, Request, json_reply
@@ -71,7 +83,8 @@ def handle(state: State, request: Request) -> Reply:
     body = decode_payload(payload)
     if body is None:
         return _error(400, "Invalid payload", "bad_payload", name)
-    if body.get("identity") != account.credentials["identity"]:
+    ccxt_form = account.ccxt_payload and body.keys() == {"nonce"}
+    if body.get("identity") != account.credentials["identity"] and not ccxt_form:
         return _error(401, "Invalid identity", "bad_identity", name)
     nonce = body.get("nonce")
     if isinstance(nonce, bool) or not isinstance(nonce, int):
@@ -82,7 +95,7 @@ def handle(state: State, request: Request) -> Reply:
         return _error(400, "Invalid nonce", "reused_nonce", name)
     fault = state.take_fault(name)
     if fault is not None:
-        return fault_reply(account, fault, state.clock(), request)
+        return fault_reply(state, account, fault, state.clock(), request)
     return json_reply(200, {"data": balance_rows(state, account)}, account=name)
 
 
@@ -100,3 +113,78 @@ def balance_rows(state: State, account: FakeAccount) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+CREDENTIALS = ("api_key", "api_secret", "identity")
+SYMBOLS = ("btc", "eth", "usdt", "ltc", "xrp", "twd", "bito", "bnb")
+
+
+def config_items(account: FakeAccount) -> list[tuple[str, str]]:
+    return required(account, CREDENTIALS)
+
+
+def expected_holdings(account: FakeAccount) -> list[Expected]:
+    rows = []
+    for asset, balance in account.balances.items():
+        total, available, locked = balance.resolved()
+        symbol = asset.upper()
+        rows.append(holding(account, symbol, "fiat" if symbol == "TWD" else "crypto",
+                            total, available, locked))
+    return rows
+
+
+def with_amount(account: FakeAccount, amount: str, now: float) -> Reply:
+    return json_reply(200, {"data": [{"currency": "btc", "amount": amount, "available": "0"}]})
+
+
+def demo_accounts() -> list[FakeAccount]:
+    return [FakeAccount(
+        name="demo-bitopro",
+        source="bitopro",
+        credentials={
+            "api_key": "demo-bitopro-key-4c1e9a",
+            "api_secret": "demo-bitopro-secret-8b2f71d0",
+            "identity": "demo@example.com",
+        },
+        balances={
+            "btc": FakeBalance(Decimal("0.04815162"), Decimal("0.04015162")),
+            "eth": FakeBalance(Decimal("1.25030000")),
+            "twd": FakeBalance(Decimal("152340"), Decimal("150000")),
+            "bito": FakeBalance(Decimal("10001.5"), Decimal("1.5"), Decimal("10000")),
+        },
+    )]
+
+
+def e2e_accounts(tag: str) -> list[FakeAccount]:
+    return [FakeAccount(
+        "bp", "bitopro",
+        {"api_key": f"bp-key{tag}", "api_secret": f"bp-secret{tag}", "identity": "me@example.com"},
+        {"btc": FakeBalance(HUGE, available=HUGE - 1), "eth": FakeBalance(TINY),
+         "twd": FakeBalance(Decimal("152340.5"))},
+    )]
+
+
+def make(variant: str, name: str, tag: str, amounts: Sequence[Decimal]) -> FakeAccount:
+    return FakeAccount(
+        name, "bitopro",
+        {"api_key": f"{tag}-bitopro-key", "api_secret": f"{tag}-bitopro-secret",
+         "identity": f"{tag}@example.com"},
+        balances(SYMBOLS, amounts),
+    )
+
+
+FAKE = Fake(
+    source="bitopro",
+    prefix=PREFIX,
+    handle=handle,
+    key_fields=("api_key",),
+    config_items=config_items,
+    poll_paths=(BALANCE_PATH.removeprefix(PREFIX),),
+    expected_holdings=expected_holdings,
+    api_error=parameter_error,
+    with_amount=with_amount,
+    demo_accounts=demo_accounts,
+    e2e_accounts=e2e_accounts,
+    variants=("",),
+    make=make,
+)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from urllib.parse import parse_qsl
 
 from aggregator.sandbox import envelopes
-from aggregator.sandbox.accounts import EXACT, FakeAccount, plain
+from aggregator.sandbox.accounts import EXACT, FakeAccount, FakeBalance, plain
+from aggregator.sandbox.fake import TINY, Expected, Fake, balances, holding, required
 from aggregator.sandbox.faults import fault_reply
 from aggregator.sandbox.state import State
 from aggregator.sandbox.wire import Reply, Request, json_reply
@@ -84,7 +86,7 @@ def handle(state: State, request: Request) -> Reply:
         return _refused(-103, "Verification failed", now, "reused_nonce", name)
     fault = state.take_fault(name)
     if fault is not None:
-        return fault_reply(account, fault, now, request)
+        return fault_reply(state, account, fault, now, request)
     return _named(envelopes.bitz(200, "", assets(state, account), now), name)
 
 
@@ -128,3 +130,72 @@ def assets(state: State, account: FakeAccount) -> dict[str, object]:
         "btc_total": plain(_eight(sum_btc)),
         "info": info,
     }
+
+
+CREDENTIALS = ("api_key", "api_secret")
+SYMBOLS = ("btc", "eth", "usdt", "ltc", "xrp", "usdc", "bnb", "doge")
+
+
+def config_items(account: FakeAccount) -> list[tuple[str, str]]:
+    return required(account, CREDENTIALS)
+
+
+def expected_holdings(account: FakeAccount) -> list[Expected]:
+    return [holding(account, asset.upper(), "crypto", *balance.resolved())
+            for asset, balance in account.balances.items()]
+
+
+def api_error(account: FakeAccount, now: float) -> Reply:
+    return envelopes.bitz_error(-112, "System maintenance", now)
+
+
+def with_amount(account: FakeAccount, amount: str, now: float) -> Reply:
+    return envelopes.bitz(200, "", {"info": [{"name": "btc", "num": amount, "over": "0",
+                                              "lock": "0"}]}, now)
+
+
+def demo_accounts() -> list[FakeAccount]:
+    return [FakeAccount(
+        name="demo-bitz",
+        source="bitz",
+        credentials={
+            "api_key": "demo-bitz-key-2f9c7e31",
+            "api_secret": "demo-bitz-secret-5a8d03b6",
+        },
+        balances={
+            "btc": FakeBalance(Decimal("0.01200000"), Decimal("0.01000000")),
+            "usdt": FakeBalance(Decimal("845.37250000")),
+            "eth": FakeBalance(Decimal("0.50000000"), Decimal("0.35000000")),
+        },
+    )]
+
+
+def e2e_accounts(tag: str) -> list[FakeAccount]:
+    return [FakeAccount(
+        "bz", "bitz", {"api_key": f"bz-key{tag}", "api_secret": f"bz-secret{tag}"},
+        {"usdt": FakeBalance(Decimal("500.25"), Decimal("400.25"), Decimal(100)),
+         "btc": FakeBalance(TINY)},
+    )]
+
+
+def make(variant: str, name: str, tag: str, amounts: Sequence[Decimal]) -> FakeAccount:
+    return FakeAccount(name, "bitz",
+                       {"api_key": f"{tag}-bitz-key", "api_secret": f"{tag}-bitz-secret"},
+                       balances(SYMBOLS, amounts))
+
+
+FAKE = Fake(
+    source="bitz",
+    prefix=PREFIX,
+    handle=handle,
+    key_fields=("api_key",),
+    config_items=config_items,
+    poll_paths=(BALANCE_PATH.removeprefix(PREFIX),),
+    expected_holdings=expected_holdings,
+    api_error=api_error,
+    with_amount=with_amount,
+    demo_accounts=demo_accounts,
+    e2e_accounts=e2e_accounts,
+    variants=("",),
+    make=make,
+)

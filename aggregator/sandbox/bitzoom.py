@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
+from decimal import Decimal
 from urllib.parse import parse_qsl, quote_plus
 
 from aggregator.sandbox import envelopes, jwt_hs256
-from aggregator.sandbox.accounts import FakeAccount, plain
+from aggregator.sandbox.accounts import FakeAccount, FakeBalance, plain
+from aggregator.sandbox.fake import HUGE, TINY, Expected, Fake, balances, holding, required
 from aggregator.sandbox.faults import fault_reply
 from aggregator.sandbox.state import State
 from aggregator.sandbox.wire import Reply, Request, json_reply
@@ -108,7 +111,7 @@ def _balance(state: State, request: Request) -> Reply:
     account = result
     fault = state.take_fault(account.name)
     if fault is not None:
-        return fault_reply(account, fault, now, request)
+        return fault_reply(state, account, fault, now, request)
     wanted = dict(request.query_params()).get("AssetID")
     rows = [row for row in balance_rows(state, account) if wanted in (None, row["asset"])]
     reply = envelopes.bitzoom(account.envelope, rows, now)
@@ -197,3 +200,99 @@ def balance_rows(state: State, account: FakeAccount) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+# auth -> the credentials it needs; the answer envelope comes with the variant.
+CREDENTIALS = {"bearer": ("user_id",), "hmac": ("api_key", "api_secret")}
+ENVELOPES = ("code", "success")
+VARIANTS = {"bearer": "code", "hmac": "success"}  # variant (= auth) -> its envelope
+SYMBOLS = ("BTC", "ETH", "USDT", "LTC", "XRP", "USDC", "BNB", "SOL")
+
+
+def config_items(account: FakeAccount) -> list[tuple[str, str]]:
+    auth = account.credentials.get("auth", "bearer")
+    if auth not in CREDENTIALS:
+        raise ValueError(f"{account.name}: bitzoom auth must be bearer or hmac")
+    if account.envelope not in ENVELOPES:
+        raise ValueError(f"{account.name}: envelope must be 'code' or 'success'")
+    return [("auth", auth), *required(account, CREDENTIALS[auth])]
+
+
+def expected_holdings(account: FakeAccount) -> list[Expected]:
+    rows = []
+    for asset, balance in account.balances.items():
+        total, available, _ = balance.resolved()
+        rows.append(holding(account, asset.upper(), "crypto", total, available, None))
+    return rows
+
+
+def api_error(account: FakeAccount, now: float) -> Reply:
+    return envelopes.bitzoom_error(account.envelope, -1001, "Disconnected", now)
+
+
+def with_amount(account: FakeAccount, amount: str, now: float) -> Reply:
+    return envelopes.bitzoom(account.envelope, [{"asset": "BTC", "walletBalance": amount}], now)
+
+
+def demo_accounts() -> list[FakeAccount]:
+    return [
+        FakeAccount(
+            name="demo-bitzoom",
+            source="bitzoom",
+            credentials={"auth": "bearer", "user_id": "demo-user-10086"},
+            balances={
+                "USDT": FakeBalance(Decimal("1000.50000000"), Decimal("900.50000000")),
+                "BTC": FakeBalance(Decimal("0.00250000")),
+            },
+        ),
+        FakeAccount(
+            name="demo-bitzoom-hmac",
+            source="bitzoom",
+            credentials={
+                "auth": "hmac",
+                "api_key": "demo-bitzoom-key-6d2a94",
+                "api_secret": "demo-bitzoom-secret-0e7b35c8",
+            },
+            balances={
+                "USDT": FakeBalance(Decimal("250.75"), Decimal("200.75")),
+                "ETH": FakeBalance(Decimal("0.8123")),
+            },
+            envelope="success",
+        ),
+    ]
+
+
+def e2e_accounts(tag: str) -> list[FakeAccount]:
+    return [
+        FakeAccount("zb", "bitzoom", {"auth": "bearer", "user_id": f"4242{tag}"},
+                    {"USDT": FakeBalance(HUGE), "BTC": FakeBalance(TINY, TINY)}),
+        FakeAccount("zh", "bitzoom",
+                    {"auth": "hmac", "api_key": f"zh-key{tag}", "api_secret": f"zh-secret{tag}"},
+                    {"USDT": FakeBalance(Decimal("250.75"), Decimal("200.75"))},
+                    envelope="success"),
+    ]
+
+
+def make(variant: str, name: str, tag: str, amounts: Sequence[Decimal]) -> FakeAccount:
+    credentials = {"auth": variant, "user_id": f"{tag}-bitzoom-user"} if variant == "bearer" \
+        else {"auth": variant, "api_key": f"{tag}-bitzoom-key",
+              "api_secret": f"{tag}-bitzoom-secret"}
+    return FakeAccount(name, "bitzoom", credentials, balances(SYMBOLS, amounts),
+                       envelope=VARIANTS[variant])
+
+
+FAKE = Fake(
+    source="bitzoom",
+    prefix=PREFIX,
+    handle=handle,
+    key_fields=("user_id", "api_key"),
+    config_items=config_items,
+    poll_paths=(BALANCE_PATH.removeprefix(PREFIX),),
+    expected_holdings=expected_holdings,
+    api_error=api_error,
+    with_amount=with_amount,
+    demo_accounts=demo_accounts,
+    e2e_accounts=e2e_accounts,
+    variants=tuple(VARIANTS),
+    make=make,
+)

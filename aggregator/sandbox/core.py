@@ -1,4 +1,4 @@
-"""The Sandbox: a local fake of all four exchanges, with knobs for tests and benchmarks."""
+"""The Sandbox: a local fake of every registered exchange, with knobs for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -9,30 +9,12 @@ from collections.abc import Iterable
 from decimal import ROUND_DOWN, Decimal
 from types import TracebackType
 
-from aggregator.sandbox import bitopro, bitz, bitzoom, pitrade
-from aggregator.sandbox.accounts import (
-    EXACT,
-    SOURCES,
-    FakeAccount,
-    FakeBalance,
-    RequestLog,
-)
+from aggregator.sandbox import bitzoom
+from aggregator.sandbox.accounts import EXACT, FakeAccount, FakeBalance, RequestLog
+from aggregator.sandbox.registry import FAKES
 from aggregator.sandbox.server import App, SandboxServer
 from aggregator.sandbox.state import FAULTS, TOKEN_FORMS, Fault, State
 from aggregator.sandbox.wire import Reply, Request, json_reply
-
-PREFIXES = {
-    "bitopro": bitopro.PREFIX,
-    "bitz": bitz.PREFIX,
-    "bitzoom": bitzoom.PREFIX,
-    "pitrade": pitrade.PREFIX,
-}
-HANDLERS = {
-    bitopro.PREFIX: bitopro.handle,
-    bitz.PREFIX: bitz.handle,
-    bitzoom.PREFIX: bitzoom.handle,
-    pitrade.PREFIX: pitrade.handle,
-}
 
 
 class Sandbox:
@@ -48,7 +30,9 @@ class Sandbox:
         seed: int = 0,
     ) -> None:
         # A fresh key per sandbox: a token from one run never works in another.
-        self.state = State(token_ttl=token_ttl, token_key=secrets.token_bytes(32))
+        # The registry itself, not a copy: a fake registered later is served too.
+        self.state = State(token_ttl=token_ttl, token_key=secrets.token_bytes(32),
+                           fakes=FAKES)
         for account in accounts:
             self.add(account)
         self.latency = latency
@@ -109,15 +93,17 @@ class Sandbox:
 
     def base_url(self, source: str) -> str:
         """The base URL an aggregator account of ``source`` should be configured with."""
-        if source not in PREFIXES:
-            raise ValueError(f"unknown source {source!r}; one of {', '.join(SOURCES)}")
-        return self.url + PREFIXES[source]
+        fake = self.state.fakes.get(source)
+        if fake is None:
+            raise ValueError(f"unknown source {source!r}; one of {', '.join(self.state.fakes)}")
+        return self.url + fake.prefix
 
     def dispatch(self, request: Request) -> Reply:
         """Route one request to its exchange by path prefix."""
-        for prefix, handle in HANDLERS.items():
+        for fake in self.state.fakes.values():
+            prefix = fake.prefix
             if request.path == prefix or request.path.startswith(prefix + "/"):
-                return handle(self.state, request)
+                return fake.handle(self.state, request)
         return json_reply(404, {"error": "Not Found", "path": request.path}, outcome="not_found")
 
     # accounts and balances

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from aggregator.sandbox import envelopes, hostile
+from aggregator.sandbox import hostile
 from aggregator.sandbox.accounts import FakeAccount
-from aggregator.sandbox.state import Fault
+from aggregator.sandbox.state import Fault, State, fake_of
 from aggregator.sandbox.wire import Reply, Request, json_reply
 
 # Cut off mid-literal: HTTP 200 that a JSON parser must refuse.
@@ -22,12 +22,14 @@ def retry_after_text(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
 
-def fault_reply(account: FakeAccount, fault: Fault, now: float, request: Request) -> Reply:
+def fault_reply(state: State, account: FakeAccount, fault: Fault, now: float,
+                request: Request) -> Reply:
     name, outcome = account.name, f"fault:{fault.kind}"
+    fake = fake_of(state.fakes, account)
     if fault.kind == "echo":
         return _echo(request, name, outcome)
     if fault.kind in hostile.KINDS:
-        return hostile.reply(account, fault.kind, now)
+        return hostile.reply(fake.with_amount, account, fault.kind, now)
     if fault.kind == "malformed":
         return Reply(200, MALFORMED_BODY, account=name, outcome=outcome)
     if fault.kind == "wrong_shape":
@@ -45,20 +47,11 @@ def fault_reply(account: FakeAccount, fault: Fault, now: float, request: Request
     if fault.kind == "hang":
         return Reply(0, b"", account=name, outcome=outcome, hang=True)
     if fault.kind == "api_error":
-        return _api_error(account, now, outcome)
+        # The exchange's own "try later" error, where it puts one.
+        reply = fake.api_error(account, now)
+        reply.account, reply.outcome = name, outcome
+        return reply
     raise ValueError(f"unknown fault {fault.kind!r}")
-
-
-def _api_error(account: FakeAccount, now: float, outcome: str) -> Reply:
-    """The exchange's own "try later" error, where each exchange puts it."""
-    if account.source == "bitz":
-        reply = envelopes.bitz_error(-112, "System maintenance", now)
-    elif account.source == "bitzoom":
-        reply = envelopes.bitzoom_error(account.envelope, -1001, "Disconnected", now)
-    else:
-        reply = json_reply(400, {"error": "Request parameters mismatch"})
-    reply.account, reply.outcome = account.name, outcome
-    return reply
 
 
 def _echo(request: Request, name: str, outcome: str) -> Reply:

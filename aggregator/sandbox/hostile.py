@@ -9,11 +9,10 @@ from __future__ import annotations
 import functools
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from aggregator.sandbox import envelopes
 from aggregator.sandbox.accounts import FakeAccount
-from aggregator.sandbox.wire import Reply, json_reply
+from aggregator.sandbox.wire import Reply
 
 KINDS = ("big_body", "gzip_bomb", "bad_gzip", "huge_amount")
 BIG_BODY_BYTES = 200 * 1000 * 1000
@@ -50,32 +49,21 @@ def gzip_bomb(mib: int = BOMB_MIB) -> bytes:
     return header + block * mib + end + struct.pack("<II", crc, (mib << 20) & 0xFFFFFFFF)
 
 
-def _balance_with(account: FakeAccount, amount: str, now: float) -> Reply:
-    """A success answer in the account's own shape whose one amount is ``amount``."""
-    if account.source == "bitopro":
-        return json_reply(200, {"data": [{"currency": "btc", "amount": amount,
-                                          "available": "0"}]})
-    if account.source == "bitz":
-        return envelopes.bitz(200, "", {"info": [{"name": "btc", "num": amount, "over": "0",
-                                                  "lock": "0"}]}, now)
-    if account.source == "bitzoom":
-        return envelopes.bitzoom(account.envelope, [{"asset": "BTC", "walletBalance": amount}],
-                                 now)
-    # PiTrade: every request counts, so /portfolio-properties gets the same (wrong) list.
-    return json_reply(200, [{"ticker": "AAPL", "quantity": amount}])
+# A success answer in the account's own shape whose one amount is the given text.
+WithAmount = Callable[[FakeAccount, str, float], Reply]
 
 
-def reply(account: FakeAccount, kind: str, now: float) -> Reply:
-    """The answer of hostile fault ``kind`` (one of ``KINDS``)."""
+def reply(with_amount: WithAmount, account: FakeAccount, kind: str, now: float) -> Reply:
+    """The answer of hostile fault ``kind`` (one of ``KINDS``) at the account's exchange."""
     if kind == "big_body":
         answer = Reply(200, b"", chunks=big_body())
     elif kind == "gzip_bomb":
         answer = Reply(200, gzip_bomb(), headers={"Content-Encoding": "gzip"})
     elif kind == "bad_gzip":
-        answer = _balance_with(account, "1", now)
+        answer = with_amount(account, "1", now)
         answer.headers["Content-Encoding"] = "gzip"  # but it is not
     elif kind == "huge_amount":
-        answer = _balance_with(account, HUGE_AMOUNT, now)
+        answer = with_amount(account, HUGE_AMOUNT, now)
     else:
         raise ValueError(f"unknown hostile fault {kind!r}")
     answer.account, answer.outcome = account.name, f"fault:{kind}"

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from aggregator.sandbox import jwt_hs256
-from aggregator.sandbox.accounts import FakeAccount
+from aggregator.sandbox.accounts import FakeAccount, FakeBalance
+from aggregator.sandbox.fake import (
+    HUGE,
+    TINY,
+    Expected,
+    Fake,
+    balances,
+    holding,
+    parameter_error,
+    required,
+)
 from aggregator.sandbox.faults import fault_reply
 from aggregator.sandbox.state import State
 from aggregator.sandbox.wire import Reply, Request, json_reply
@@ -34,7 +45,7 @@ def handle(state: State, request: Request) -> Reply:
     account = result
     fault = state.take_fault(account.name)
     if fault is not None:
-        return fault_reply(account, fault, state.clock(), request)
+        return fault_reply(state, account, fault, state.clock(), request)
     body = portfolio(state, account) if request.path == PORTFOLIO_PATH else properties(account)
     return json_reply(200, body, account=account.name)
 
@@ -99,3 +110,80 @@ def properties(account: FakeAccount) -> dict[str, object]:
         "accountId": account_id(account),
         "updatedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
     }
+
+
+CREDENTIALS = ("client_id", "secret")
+TICKERS = ("AAPL", "MSFT", "VOO", "NVDA", "GOOGL", "TSLA", "AMZN", "META")
+
+
+def config_items(account: FakeAccount) -> list[tuple[str, str]]:
+    return required(account, CREDENTIALS)
+
+
+def expected_holdings(account: FakeAccount) -> list[Expected]:
+    rows = [holding(account, ticker.upper(), "stock", b.total, b.total, Decimal(0))
+            for ticker, b in account.balances.items()]
+    rows.append(holding(account, account.currency, "fiat", account.cash, account.cash, None))
+    return rows
+
+
+def with_amount(account: FakeAccount, amount: str, now: float) -> Reply:
+    # Every request counts, so /portfolio-properties gets the same (wrong) list.
+    return json_reply(200, [{"ticker": "AAPL", "quantity": amount}])
+
+
+def demo_accounts() -> list[FakeAccount]:
+    return [FakeAccount(
+        name="demo-pitrade",
+        source="pitrade",
+        credentials={
+            "client_id": "demo-pitrade-client",
+            "secret": "demo-pitrade-secret-3f61ab92c4e0d7a5",
+        },
+        balances={
+            "AAPL": FakeBalance(Decimal("10")),
+            "MSFT": FakeBalance(Decimal("4")),
+            "VOO": FakeBalance(Decimal("2.5")),
+        },
+        cash=Decimal("2500.50"),
+        currency="USD",
+        cost_basis={"AAPL": Decimal("145.00"), "MSFT": Decimal("310.25"),
+                    "VOO": Decimal("402.17")},
+    )]
+
+
+def e2e_accounts(tag: str) -> list[FakeAccount]:
+    return [FakeAccount(
+        "pt", "pitrade", {"client_id": "partner-1", "secret": f"pt-secret{tag}"},
+        {"AAPL": FakeBalance(Decimal(10)), "VOO": FakeBalance(HUGE)},
+        cash=Decimal("2500.50"), cost_basis={"AAPL": Decimal("145.00"), "VOO": TINY},
+    )]
+
+
+def make(variant: str, name: str, tag: str, amounts: Sequence[Decimal]) -> FakeAccount:
+    held = balances(TICKERS, amounts)
+    return FakeAccount(
+        name, "pitrade",
+        # HS256 wants a secret of at least 32 bytes.
+        {"client_id": f"{tag}-pitrade-client", "secret": f"{tag}-pitrade-secret-4b1d8e2f0a9c"},
+        held,
+        cash=Decimal(1000) + sum(amounts, Decimal(0)),
+        cost_basis={t: Decimal(100 + 10 * j) + amounts[j] for j, t in enumerate(held)},
+    )
+
+
+FAKE = Fake(
+    source="pitrade",
+    prefix=PREFIX,
+    handle=handle,
+    key_fields=("client_id",),
+    config_items=config_items,
+    poll_paths=(PORTFOLIO_PATH.removeprefix(PREFIX), PROPERTIES_PATH.removeprefix(PREFIX)),
+    expected_holdings=expected_holdings,
+    api_error=parameter_error,
+    with_amount=with_amount,
+    demo_accounts=demo_accounts,
+    e2e_accounts=e2e_accounts,
+    variants=("",),
+    make=make,
+)

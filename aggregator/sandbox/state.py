@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aggregator.sandbox import hostile
 from aggregator.sandbox.accounts import FakeAccount, FakeBalance, RequestLog
+
+if TYPE_CHECKING:
+    from aggregator.sandbox.fake import Fake
 
 FAULTS = ("malformed", "wrong_shape", "server_error", "rate_limited", "hang", "api_error",
           "echo", *hostile.KINDS)
 TOKEN_FORMS = ("text", "json_string", "data_string", "data_token", "top_token")
 
-# Which credential names an account in each source's requests.
-KEY_FIELDS = {
-    "bitopro": ("api_key",),
-    "bitz": ("api_key",),
-    "bitzoom": ("user_id", "api_key"),
-    "pitrade": ("client_id",),
-}
-REQUIRED_CREDENTIALS = {
-    "bitopro": ("api_key", "api_secret", "identity"),
-    "bitz": ("api_key", "api_secret"),
-    "pitrade": ("client_id", "secret"),
-}
 
 
 @dataclass
@@ -35,21 +27,13 @@ class Fault:
     retry_after: float
 
 
-def check_account(account: FakeAccount) -> None:
-    """Refuse an account the sandbox could never authenticate, before it confuses a test."""
-    if account.source not in KEY_FIELDS:
-        raise ValueError(f"{account.name}: unknown source {account.source!r}")
-    required = REQUIRED_CREDENTIALS.get(account.source)
-    if account.source == "bitzoom":
-        auth = account.credentials.get("auth", "bearer")
-        if auth not in ("bearer", "hmac"):
-            raise ValueError(f"{account.name}: bitzoom auth must be bearer or hmac")
-        required = ("user_id",) if auth == "bearer" else ("api_key", "api_secret")
-        if account.envelope not in ("code", "success"):
-            raise ValueError(f"{account.name}: envelope must be 'code' or 'success'")
-    missing = [k for k in required or () if not account.credentials.get(k)]
-    if missing:
-        raise ValueError(f"{account.name}: missing credentials {', '.join(missing)}")
+def fake_of(fakes: Mapping[str, Fake], account: FakeAccount) -> Fake:
+    """The fake exchange that serves ``account``; ValueError if there is none."""
+    fake = fakes.get(account.source)
+    if fake is None:
+        raise ValueError(f"{account.name}: unknown source {account.source!r}; "
+                         f"one of {', '.join(fakes)}")
+    return fake
 
 
 MAX_LOG = 200_000  # request log entries kept
@@ -58,8 +42,10 @@ MAX_LOG = 200_000  # request log entries kept
 class State:
     """Accounts, their credential index, faults, nonces and tokens; thread-safe."""
 
-    def __init__(self, *, token_ttl: float, token_key: bytes) -> None:
+    def __init__(self, *, token_ttl: float, token_key: bytes,
+                 fakes: Mapping[str, Fake]) -> None:
         self.lock = threading.RLock()
+        self.fakes = fakes  # source -> its fake exchange
         self.accounts: dict[str, FakeAccount] = {}
         self._index: dict[tuple[str, str, str], str] = {}
         self.faults: dict[str, Fault] = {}
@@ -78,12 +64,14 @@ class State:
     # accounts
 
     def add(self, account: FakeAccount) -> None:
-        check_account(account)
+        """Serve ``account``; ValueError for one the sandbox could never authenticate."""
+        fake = fake_of(self.fakes, account)
+        fake.config_items(account)  # before it confuses a test
         with self.lock:
             old = self.accounts.get(account.name)
             if old is not None:
                 self._unindex(old)
-            for field_name in KEY_FIELDS[account.source]:
+            for field_name in fake.key_fields:
                 value = account.credentials.get(field_name)
                 if value:
                     owner = self._index.get((account.source, field_name, value))
@@ -92,7 +80,7 @@ class State:
                             f"{account.name}: {field_name} already used by {owner}"
                         )
             self.accounts[account.name] = account
-            for field_name in KEY_FIELDS[account.source]:
+            for field_name in fake.key_fields:
                 value = account.credentials.get(field_name)
                 if value:
                     self._index[(account.source, field_name, value)] = account.name

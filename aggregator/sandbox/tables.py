@@ -6,16 +6,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from aggregator.sandbox.accounts import FakeAccount
+from aggregator.sandbox.state import fake_of
 
 if TYPE_CHECKING:
     from aggregator.sandbox.core import Sandbox
-
-CREDENTIAL_KEYS = {
-    "bitopro": ("api_key", "api_secret", "identity"),
-    "bitz": ("api_key", "api_secret"),
-    "pitrade": ("client_id", "secret"),
-}
-BITZOOM_KEYS = {"bearer": ("user_id",), "hmac": ("api_key", "api_secret")}
 
 
 def toml_string(value: str) -> str:
@@ -35,15 +29,6 @@ def toml_string(value: str) -> str:
     return '"' + "".join(escaped) + '"'
 
 
-def credential_items(account: FakeAccount) -> list[tuple[str, str]]:
-    """The credential keys of ``account`` as the aggregator config names them."""
-    if account.source == "bitzoom":
-        auth = account.credentials.get("auth", "bearer")
-        keys = BITZOOM_KEYS[auth]
-        return [("auth", auth)] + [(k, account.credentials[k]) for k in keys]
-    return [(k, account.credentials[k]) for k in CREDENTIAL_KEYS[account.source]]
-
-
 def account_tables(sandbox: Sandbox, accounts: Iterable[FakeAccount]) -> str:
     """One ``[[accounts]]`` table per account, pointing at ``sandbox``."""
     tables = []
@@ -52,7 +37,7 @@ def account_tables(sandbox: Sandbox, accounts: Iterable[FakeAccount]) -> str:
             ("name", account.name),
             ("source", account.source),
             ("base_url", sandbox.base_url(account.source)),
-            *credential_items(account),
+            *fake_of(sandbox.state.fakes, account).config_items(account),
         ]
         lines = ["[[accounts]]"] + [f"{key} = {toml_string(value)}" for key, value in items]
         tables.append("\n".join(lines) + "\n")

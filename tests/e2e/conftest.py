@@ -3,70 +3,30 @@ pointing at it, and the real command line run in-process."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from aggregator.amounts import canonical
 from aggregator.cli import main
-from aggregator.sandbox import FakeAccount, FakeBalance, Sandbox, account_tables
+from aggregator.sandbox import FAKES, FakeAccount, Sandbox, account_tables, e2e_accounts
+from aggregator.sandbox.fake import Expected
 
-TINY = Decimal("0.000000000000000001")
-HUGE = Decimal("123456789.123456789012345678")
+AMOUNT_COLUMNS = ("account", "source", "asset", "kind", "total", "available", "locked")
 
 
 def accounts(tag: str = "") -> list[FakeAccount]:
-    """One account per source and auth scheme; ``tag`` goes into every credential."""
-    return [
-        FakeAccount("bp", "bitopro",
-                    {"api_key": f"bp-key{tag}", "api_secret": f"bp-secret{tag}",
-                     "identity": "me@example.com"},
-                    {"btc": FakeBalance(HUGE, available=HUGE - 1),
-                     "eth": FakeBalance(TINY), "twd": FakeBalance(Decimal("152340.5"))}),
-        FakeAccount("bz", "bitz", {"api_key": f"bz-key{tag}", "api_secret": f"bz-secret{tag}"},
-                    {"usdt": FakeBalance(Decimal("500.25"), Decimal("400.25"), Decimal(100)),
-                     "btc": FakeBalance(TINY)}),
-        FakeAccount("zb", "bitzoom", {"auth": "bearer", "user_id": f"4242{tag}"},
-                    {"USDT": FakeBalance(HUGE), "BTC": FakeBalance(TINY, TINY)}),
-        FakeAccount("zh", "bitzoom",
-                    {"auth": "hmac", "api_key": f"zh-key{tag}", "api_secret": f"zh-secret{tag}"},
-                    {"USDT": FakeBalance(Decimal("250.75"), Decimal("200.75"))},
-                    envelope="success"),
-        FakeAccount("pt", "pitrade", {"client_id": "partner-1", "secret": f"pt-secret{tag}"},
-                    {"AAPL": FakeBalance(Decimal(10)), "VOO": FakeBalance(HUGE)},
-                    cash=Decimal("2500.50"), cost_basis={"AAPL": Decimal("145.00"),
-                                                         "VOO": TINY}),
-    ]
+    """Every fake exchange's test accounts (one per auth scheme and envelope); ``tag`` goes
+    into every credential."""
+    return e2e_accounts(tag)
 
 
-def expected_holdings(account: FakeAccount) -> list[dict[str, str | None]]:
+def expected_holdings(account: FakeAccount) -> list[Expected]:
     """What `holdings --format json` must show for ``account``, per SOURCES.md's mapping."""
-    rows: list[dict[str, str | None]] = []
-
-    def row(asset: str, kind: str, total: Decimal, available: Decimal | None,
-            locked: Decimal | None) -> None:
-        rows.append({"account": account.name, "source": account.source, "asset": asset,
-                     "kind": kind, "total": canonical(total),
-                     "available": None if available is None else canonical(available),
-                     "locked": None if locked is None else canonical(locked)})
-
-    for asset, balance in account.balances.items():
-        total, available, locked = balance.resolved()
-        symbol = asset.upper()
-        if account.source == "bitopro":
-            row(symbol, "fiat" if symbol == "TWD" else "crypto", total, available, locked)
-        elif account.source == "bitz":
-            row(symbol, "crypto", total, available, locked)
-        elif account.source == "bitzoom":
-            row(symbol, "crypto", total, available, None)
-        else:
-            row(symbol, "stock", total, total, Decimal(0))
-    if account.source == "pitrade":
-        row(account.currency, "fiat", account.cash, account.cash, None)
+    rows = FAKES[account.source].expected_holdings(account)
     return sorted(rows, key=lambda r: (str(r["account"]), str(r["asset"])))
 
 
@@ -109,6 +69,23 @@ def write_config(path: Path, sandbox: Sandbox, db_url: str, fakes: list[FakeAcco
 @pytest.fixture
 def config(tmp_path: Path, sandbox: Sandbox, db_url: str) -> Path:
     return write_config(tmp_path / "config.toml", sandbox, db_url, sandbox.accounts())
+
+
+def poll_then_holdings(cli: Cli, config: Path, sandbox: Sandbox) -> list[dict[str, object]]:
+    """`poll` every account, then check `holdings --format json` against what each fake
+    says its accounts hold, exactly; the rows as shown."""
+    result = cli("--config", str(config), "poll")
+    assert result.code == 0, result.out + result.err
+    assert len(result.out.splitlines()) == len(sandbox.accounts())  # one line per account
+    shown = cli("--config", str(config), "holdings", "--format", "json")
+    assert shown.code == 0, shown.err
+    rows: list[dict[str, object]] = json.loads(shown.out)
+    expected = [r for a in sandbox.accounts() for r in expected_holdings(a)]
+    assert [{k: r[k] for k in AMOUNT_COLUMNS} for r in rows] == sorted(
+        expected, key=lambda r: (str(r["account"]), str(r["asset"])))
+    assert {r["source"] for r in rows} == {a.source for a in sandbox.accounts()}
+    assert all(str(r["observed_at"]).endswith("Z") for r in rows)
+    return rows
 
 
 def token_command(token: str) -> str:

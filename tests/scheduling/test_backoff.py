@@ -30,7 +30,7 @@ from tests.scheduling.test_daemon import (  # noqa: F401  (fixtures)
 )
 
 ZOOM = ("demo-bitzoom", "demo-bitzoom-hmac")  # bearer and HMAC: one source, one host
-OTHERS = ("demo-bitopro", "demo-bitz", "demo-pitrade")
+OTHERS = tuple(a.name for a in demo_accounts() if a.source != "bitzoom")  # every other source
 
 
 def accounts(tmp_path: Path, box: Sandbox) -> dict[str, Account]:

@@ -1,20 +1,33 @@
-"""Drift test: every registered source is wired into config, sandbox, README and tests."""
+"""Drift tests: the two registries (balance sources, fake exchanges) match, every place
+derived from them covers every source, and each source is in the config, README and tests."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from aggregator.config import load_config
 from aggregator.model import Secret
-from aggregator.sandbox import Sandbox
-from aggregator.sandbox import accounts as sandbox_accounts
-from aggregator.sources.base import AccountConfig
+from aggregator.polling.ratelimit import RateLimits
+from aggregator.sandbox import (
+    FAKES,
+    Fake,
+    Sandbox,
+    account_tables,
+    bench_accounts,
+    demo_accounts,
+    e2e_accounts,
+)
+from aggregator.sandbox.wire import Request
+from aggregator.sources.base import AccountConfig, Source
 from aggregator.sources.registry import SOURCES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,9 +49,86 @@ def test_example_config_has_an_account(name: str) -> None:
     assert name in sources, f'config/example.toml: no [[accounts]] with source = "{name}"'
 
 
+def registry_problems(sources: Mapping[str, Source[Any]],
+                      fakes: Mapping[str, Fake]) -> list[str]:
+    """Where the balance sources and the fake exchanges disagree, one line each."""
+    problems = [f"{name}: no fake exchange in aggregator/sandbox/registry.py"
+                for name in sources if name not in fakes]
+    problems += [f"{name}: a fake exchange of no registered balance source"
+                 for name in fakes if name not in sources]
+    problems += [f"{name}: registered as {source.name!r}" for name, source in sources.items()
+                 if source.name != name]
+    problems += [f"{name}: the fake says it fakes {fake.source!r}" for name, fake in fakes.items()
+                 if fake.source != name]
+    problems += [f"{name}: no title" for name, source in sources.items()
+                 if not source.title.strip()]
+    for a, b in itertools.permutations(fakes.values(), 2):
+        if a.prefix == b.prefix or b.prefix.startswith(a.prefix + "/"):
+            problems.append(f"{b.source}: its prefix {b.prefix} is under {a.source}'s")
+    return problems
+
+
+def coverage_problems(folder: Path) -> list[str]:
+    """Sources missing from a place derived from the live registries, one line each."""
+    names = set(SOURCES)
+    kinds = sum(len(fake.variants) for fake in FAKES.values())
+    e2e = e2e_accounts("-drift")
+    sandbox = Sandbox(e2e)
+    sandbox.url = "http://127.0.0.1:9"
+    config = folder / "drift.toml"
+    config.write_text('[database]\nurl = "sqlite:///unused.db"\n' + account_tables(sandbox, e2e))
+    limits = RateLimits()
+    places = {
+        "the end-to-end accounts": {a.source for a in e2e},
+        "their expected holdings": {a.source for a in e2e
+                                    if FAKES[a.source].expected_holdings(a)},
+        "the config written for them": {a.source for a in load_config(config).accounts},
+        "the demo and daemon-test accounts": {a.source for a in demo_accounts()},
+        "the benchmark fleet": {a.source for a in bench_accounts(kinds)},
+        # The daemon tests count a poll by its fake's last path; the fake must answer it.
+        "the daemon tests' poll paths": {
+            name for name, fake in FAKES.items()
+            if sandbox.dispatch(Request("GET", fake.poll_marker, "", {}, b"")).outcome
+            != "not_found"},
+        "the rate limits": {name for name, source in SOURCES.items()
+                            if source.rate_limit is None
+                            or limits.bucket(name, "https://h") is not None},
+    }
+    return [f"{name}: missing from {place}" for place, covered in places.items()
+            for name in sorted(names - covered)]
+
+
+def test_the_registries_match() -> None:
+    assert registry_problems(SOURCES, FAKES) == []
+
+
+def test_every_derived_place_covers_every_source(tmp_path: Path) -> None:
+    assert coverage_problems(tmp_path) == []
+
+
+def test_a_source_without_its_fake_is_reported(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(FAKES, "bitz")
+    assert registry_problems(SOURCES, FAKES) == [
+        "bitz: no fake exchange in aggregator/sandbox/registry.py"]
+    assert "bitz: missing from the end-to-end accounts" in coverage_problems(tmp_path)
+    assert "bitz: missing from the benchmark fleet" in coverage_problems(tmp_path)
+
+
+def test_a_fake_without_its_source_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(SOURCES, "pitrade")
+    assert registry_problems(SOURCES, FAKES) == [
+        "pitrade: a fake exchange of no registered balance source"]
+
+
+def test_clashing_prefixes_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(FAKES, "bitz", dataclasses.replace(FAKES["bitz"], prefix="/bitopro"))
+    assert registry_problems(SOURCES, FAKES) == [
+        "bitopro: its prefix /bitopro/v3 is under bitz's"]
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_sandbox_knows_it(name: str) -> None:
-    assert name in sandbox_accounts.SOURCES
+def test_sandbox_serves_it(name: str) -> None:
     sandbox = Sandbox()  # never started: base_url must not need a server
     url = sandbox.base_url(name)
     assert isinstance(url, str) and url, f"Sandbox().base_url({name!r}) gave {url!r}"
