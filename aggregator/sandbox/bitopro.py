@@ -187,4 +187,5 @@ FAKE = Fake(
     e2e_accounts=e2e_accounts,
     variants=("",),
     make=make,
+    credential_headers=("x-bitopro-apikey", "x-bitopro-signature"),
 )

@@ -295,4 +295,5 @@ FAKE = Fake(
     e2e_accounts=e2e_accounts,
     variants=tuple(VARIANTS),
     make=make,
+    credential_headers=("x-bz-apikey", "x-bz-signature"),
 )

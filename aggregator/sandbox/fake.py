@@ -59,6 +59,9 @@ class Fake:
     # make(variant, name, tag, amounts): an account of that variant, ``tag`` in every
     # credential (so tags keep accounts apart), one balance line per amount.
     make: Callable[[str, str, str, Sequence[Decimal]], FakeAccount]
+    # Request headers of its own that carry a credential (lower case), for the ``echo``
+    # fault that reflects them; Authorization is everyone's.
+    credential_headers: tuple[str, ...] = ()
 
     @property
     def poll_marker(self) -> str:

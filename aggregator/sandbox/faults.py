@@ -12,9 +12,6 @@ from aggregator.sandbox.wire import Reply, Request, json_reply
 # Cut off mid-literal: HTTP 200 that a JSON parser must refuse.
 MALFORMED_BODY = b'{"data": [tru'
 WRONG_SHAPE = {"result": {"balances": "n/a"}}
-# The request headers that carry a credential, in every source.
-CREDENTIAL_HEADERS = ("authorization", "x-bitopro-apikey", "x-bitopro-signature",
-                      "x-bz-apikey", "x-bz-signature")
 
 
 def retry_after_text(seconds: float) -> str:
@@ -27,7 +24,7 @@ def fault_reply(state: State, account: FakeAccount, fault: Fault, now: float,
     name, outcome = account.name, f"fault:{fault.kind}"
     fake = fake_of(state.fakes, account)
     if fault.kind == "echo":
-        return _echo(request, name, outcome)
+        return _echo(request, ("authorization", *fake.credential_headers), name, outcome)
     if fault.kind in hostile.KINDS:
         return hostile.reply(fake.with_amount, account, fault.kind, now)
     if fault.kind == "malformed":
@@ -54,13 +51,14 @@ def fault_reply(state: State, account: FakeAccount, fault: Fault, now: float,
     raise ValueError(f"unknown fault {fault.kind!r}")
 
 
-def _echo(request: Request, name: str, outcome: str) -> Reply:
+def _echo(request: Request, credential_headers: tuple[str, ...], name: str,
+          outcome: str) -> Reply:
     """A careless server that reflects what it was sent.
 
     The credential headers go into its error text and into headers of its own, the whole
     request into its body (JSON with escaped slashes, as PHP writes it).
     """
-    credentials = {k: v for k, v in request.headers.items() if k in CREDENTIAL_HEADERS}
+    credentials = {k: v for k, v in request.headers.items() if k in credential_headers}
     body = {
         "error": "Rejected " + " ".join(f"{k}={v}" for k, v in credentials.items()),
         "request": {"method": request.method, "path": request.path, "query": request.query,

@@ -1,7 +1,9 @@
 """The registry of balance sources: one line per source module.
 
 A new source is a module beside these that declares ``SOURCE = Source(...)`` (its
-config, auth, requests and parser), its tests, and one line below.
+config, auth, requests, parser, title, rate limit and detail keys), one line below, and
+its fake in ``aggregator/sandbox/registry.py``. Everything else reads this dict when it
+needs it, so nothing else names a source.
 """
 
 from __future__ import annotations

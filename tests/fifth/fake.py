@@ -96,4 +96,5 @@ FAKE = Fake(
     e2e_accounts=e2e_accounts,
     variants=("",),
     make=make,
+    credential_headers=("x-qt-key", "x-qt-sign"),
 )

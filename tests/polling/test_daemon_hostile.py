@@ -23,7 +23,7 @@ MAX_PEAK_MIB = 150
 FAULTS = {"demo-bitopro": ("big_body", "too_large"),
           "demo-bitz": ("gzip_bomb", "too_large"),
           "demo-bitzoom": ("huge_amount", "schema")}
-HEALTHY = ("demo-bitzoom-hmac", "demo-pitrade")
+HEALTHY = tuple(a.name for a in demo_accounts() if a.name not in FAULTS)
 
 
 def peak_rss_mib(pid: int) -> float:
