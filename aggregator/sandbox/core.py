@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from decimal import ROUND_DOWN, Decimal
 from types import TracebackType
 
-from aggregator.sandbox import bitzoom
+from aggregator.sandbox import bitzoom, price_fakes
 from aggregator.sandbox.accounts import EXACT, FakeAccount, FakeBalance, RequestLog
+from aggregator.sandbox.price_board import PriceBoard
 from aggregator.sandbox.registry import FAKES
 from aggregator.sandbox.server import App, SandboxServer
 from aggregator.sandbox.state import FAULTS, TOKEN_FORMS, Fault, State
@@ -33,6 +34,8 @@ class Sandbox:
         # The registry itself, not a copy: a fake registered later is served too.
         self.state = State(token_ttl=token_ttl, token_key=secrets.token_bytes(32),
                            fakes=FAKES)
+        # What the price fakes serve, and their knobs; on the same clock as the exchanges.
+        self.prices = PriceBoard(clock=lambda: self.state.clock())
         for account in accounts:
             self.add(account)
         self.latency = latency
@@ -98,8 +101,16 @@ class Sandbox:
             raise ValueError(f"unknown source {source!r}; one of {', '.join(self.state.fakes)}")
         return self.url + fake.prefix
 
+    def price_base_url(self, source: str) -> str:
+        """The base URL a ``[[prices]]`` source of ``source`` should be configured with."""
+        return price_fakes.price_base_url(self.url, source)
+
     def dispatch(self, request: Request) -> Reply:
-        """Route one request to its exchange by path prefix."""
+        """Route one request to its exchange by path prefix (price fakes first: BitoPro's
+        public prices share the balance fake's base URL)."""
+        priced = price_fakes.dispatch(self.prices, request)
+        if priced is not None:
+            return priced
         for fake in self.state.fakes.values():
             prefix = fake.prefix
             if request.path == prefix or request.path.startswith(prefix + "/"):
