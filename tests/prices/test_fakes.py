@@ -263,3 +263,31 @@ def test_demo_prices_value_every_demo_asset_in_twd(sandbox: Sandbox) -> None:
     daily = {(o.base, o.quote) for name in ("bitopro", "coingecko", "yahoo")
              for o in fetch(c[name], history=True, query=query)}
     assert daily == live
+
+
+@pytest.mark.parametrize("source", ["bitopro", "coingecko", "yahoo", "manual"])
+async def test_through_the_fetch_machinery(sandbox: Sandbox, tmp_path: Path,
+                                           source: str) -> None:
+    """The poller's machinery (auth, bounded reads, a missing pair passed over, the local
+    file) gets from each fake what the parsers alone got."""
+    from aggregator.prices.fetch import fetch_once, prepare_feed
+
+    sandbox.prices.coingecko_key = "CG-machinery"
+    sandbox.prices.set_closes("manual", "GOLD", "TWD", {day(23): D("2700")})
+    manual = write_manual_file(sandbox.prices, tmp_path / "prices.csv")
+    tables = tomllib.loads(price_tables(sandbox, manual_file=manual))["prices"]
+    (table,) = [t for t in tables if t["source"] == source]
+    if "api_key" in table:
+        table["api_key"] = Secret(table["api_key"])
+    config = PRICE_SOURCES[source].config(**table)
+    feed = prepare_feed(config)
+    async with httpx.AsyncClient() as client:
+        for kind in (LIVE, DAILY):
+            record = await fetch_once(client, feed, kind, QUERY, (day(22), day(23)),
+                                      clock=lambda: NOW)
+            assert record.error_kind is None, record.error_message
+            direct = fetch(config, history=kind == DAILY) if source != "manual" else None
+            assert record.observations
+            if direct is not None:
+                assert points(list(record.observations)) == points(direct)
+            assert b"CG-machinery" not in b"".join(r.body for r in record.responses)
