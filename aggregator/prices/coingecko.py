@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from aggregator import errors
-from aggregator.model import Secret
+from aggregator.model import RawResponse, Secret
 from aggregator.prices.base import Answers, PriceConfig, PriceQuery, PriceRequest, PriceSource
 from aggregator.prices.model import Observation, PriceKind
 from aggregator.prices.parsing import (
@@ -46,6 +46,7 @@ from aggregator.sources.base import (
     envelope_error,
     expect,
     json_body,
+    reason,
     require_list,
     require_object,
 )
@@ -115,14 +116,14 @@ def provider_reason(body: Any) -> Any:
             or dig(body, "error", "error_message"))
 
 
-def _body(answer: tuple[PriceRequest, Any]) -> dict[str, Any]:
-    _, response = answer
+def _body(response: RawResponse) -> dict[str, Any]:
     check(response, provider_reason)
     body = require_object(json_body(response), "body")
     envelope_error(body, "body")
     status = dig(body, "status", "error_code")
-    if status is not None:
-        raise errors.ApiError(f"{response.endpoint}: CoinGecko error {str(status)[:20]}",
+    if status is not None:  # an error, even on HTTP 200
+        raise errors.ApiError(f"{response.endpoint}: CoinGecko error {reason(status)[:20]}: "
+                              f"{reason(provider_reason(body))}",
                               code=status if isinstance(status, int | str) else None)
     return body
 
@@ -131,9 +132,9 @@ def parse_live(config: CoinGeckoPrices, answers: Answers, fetched_at: datetime
                ) -> list[Observation]:
     expect(len(answers) <= 1, f"expected at most 1 answer, got {len(answers)}")
     observations: list[Observation] = []
-    for answer in answers:
-        body = _body(answer)
-        params = answer[0].request.url.params
+    for request, response in answers:
+        body = _body(response)
+        params = request.request.url.params
         coins = params.get("ids", "").split(",")
         quotes = [q.upper() for q in params.get("vs_currencies", "").split(",") if q]
         for asset, coin in config.ids.items():
@@ -142,14 +143,13 @@ def parse_live(config: CoinGeckoPrices, answers: Answers, fetched_at: datetime
             if coin not in body:
                 raise errors.ApiError(f"CoinGecko does not know the coin id {coin!r} "
                                       f"(asset {asset}): it is not in the answer")
-            where = f"{coin}"
-            entry = require_object(body[coin], where)
+            entry = require_object(body[coin], coin)
             observed = fetched_at
             if entry.get("last_updated_at") is not None:
                 observed = min(fetched_at, unix_seconds(entry["last_updated_at"],
-                                                        f"{where}.last_updated_at"))
+                                                        f"{coin}.last_updated_at"))
             for quote in quotes:
-                value = price(entry.get(quote.lower()), f"{where}.{quote.lower()}")
+                value = price(entry.get(quote.lower()), f"{coin}.{quote.lower()}")
                 if value is not None and quote != asset:
                     observations.append(Observation(asset, quote, PriceKind.LIVE, observed,
                                                     value))
@@ -159,9 +159,8 @@ def parse_live(config: CoinGeckoPrices, answers: Answers, fetched_at: datetime
 def parse_history(config: CoinGeckoPrices, answers: Answers, fetched_at: datetime
                   ) -> list[Observation]:
     observations: list[Observation] = []
-    for answer in answers:
-        request, response = answer
-        body = _body(answer)
+    for request, response in answers:
+        body = _body(response)
         base, quote = request.base, request.quote
         if base is None or quote is None:
             raise errors.SchemaMismatch(f"{response.endpoint}: not a market_chart request")
