@@ -275,7 +275,8 @@ def _report(args: argparse.Namespace, settings: Settings, engine: Engine) -> int
     day = args.date or yesterday(settings.timezone)
     try:
         paths = write_day(engine, day, settings.timezone, args.out or settings.report_directory,
-                          smtp=settings.smtp if args.mail else None)
+                          smtp=settings.smtp if args.mail else None,
+                          valuation=settings.valuation_settings())
     except MailError as exc:
         print(f"aggregator: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,9 @@ COLUMNS = (
     "account", "source", "asset", "kind", "total", "available", "locked",
     "previous_total", "change", "delta", "cost_basis", "valuation",
 )
+# With [valuation]: the rate and value in the reference currency at the end of the day
+# (empty when unknown, and for a zero amount, which has no value).
+VALUE_COLUMNS = ("currency", "price", "value")
 
 
 def _amount(value: Decimal | None) -> str:
@@ -38,7 +41,14 @@ def render_csv(report: Report) -> str:
     """Header row, then the lines held at the end of the day sorted by account and asset."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    worth = report.worth
+    values = {} if worth is None else {(r.account, r.asset): r for r in worth.rows}
+    writer.writerow(COLUMNS if worth is None else COLUMNS + VALUE_COLUMNS)
     for line in sorted(report.lines, key=lambda ln: (ln.account, ln.asset)):
-        writer.writerow(_row(line))
+        row = _row(line)
+        if worth is not None:
+            valued = values.get((line.account, line.asset))
+            row += [worth.currency, "", ""] if valued is None else [
+                worth.currency, _amount(valued.price), _amount(valued.value)]
+        writer.writerow(row)
     return out.getvalue()

@@ -16,18 +16,29 @@ from decimal import Decimal
 from html import escape
 
 from aggregator.amounts import canonical
-from aggregator.reports.model import AccountHealth, DayPoint, HoldingLine, Report
+from aggregator.reports.model import (
+    AccountHealth,
+    DayPoint,
+    HoldingLine,
+    Report,
+    Worth,
+    WorthDay,
+)
 from aggregator.reports.text_report import (
     GAP_WORTH_MENTIONING,
+    apart_reason,
     failure_kinds,
     format_gap,
+    holding_name,
     local_time,
+    readable,
     shorten,
     signed,
     successes,
     zone_of,
 )
 from aggregator.sources.registry import SOURCES
+from aggregator.valuation.value import DayTotal
 
 CHART_DAYS = 30
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
@@ -59,6 +70,10 @@ figure{margin:0;border:1px solid #eee;padding:.4em}
 figcaption{font-size:.85em;color:#444;max-width:360px;overflow-wrap:anywhere}
 svg.chart{display:block}svg text{font:10px sans-serif;fill:#666}
 footer{margin-top:2em;color:#777;font-size:.85em}
+.worth-total{font-size:1.6em;margin:.2em 0}.note{background:#fff6dd;border-left:4px solid #d90;
+padding:.4em .8em}tr.sum td{font-weight:600;border-top:1px solid #bbb}
+.legend{font-size:.85em;color:#444}.legend .sw{display:inline-block;width:.8em;height:.8em;
+margin:0 .25em 0 .8em;vertical-align:-.1em}
 """.replace("\n", "")
 
 
@@ -238,6 +253,94 @@ def _valuations(report: Report) -> str:
     return "".join(parts)
 
 
+def _money(value: Decimal | None, currency: str, *, sign: bool = False) -> str:
+    """A rounded figure for reading, the exact one on hover; "unpriced" when unknown."""
+    if value is None:
+        return '<td class="num unpriced">unpriced</td>'
+    return (f'<td class="num" title="{_e(canonical(value))} {_e(currency)}">'
+            f"{_e(readable(value, sign=sign))}</td>")
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _worth_headline(report: Report, worth: Worth) -> str:
+    zone, held = zone_of(report), len(worth.rows)
+    when = (f"up to {_e(local_time(worth.at, zone, with_date=False))} (partial)"
+            if report.partial else "at the end of the day")
+    parts = [f'<p class="worth-total"><strong title="{_e(canonical(worth.value))}">'
+             f"{_e(readable(worth.value))} {_e(worth.currency)}</strong></p>",
+             f'<p class="meta">Net worth {when}, {_plural(held, "holding")}: holdings and '
+             f"prices as of {_e(local_time(worth.at, zone))} {_e(report.timezone)}.</p>"]
+    if worth.unpriced:
+        names = ", ".join(_e(holding_name(r.account, r.asset)) for r in worth.unpriced)
+        parts.append(f'<p class="note" id="unpriced">{len(worth.unpriced)} of {held} '
+                     f"holdings could not be priced and are not counted: {names}.</p>")
+    return "".join(parts)
+
+
+def _worth_change(worth: Worth) -> str:
+    c = worth.currency
+    both = _plural(len(worth.priced), "holding") + " priced on both days"
+    rows = [
+        "<tr>" + _td("from price moves") + _money(worth.price_effect, c, sign=True) + "</tr>",
+        "<tr>" + _td("from changes in quantity") + _money(worth.quantity_effect, c, sign=True)
+        + "</tr>",
+        '<tr class="sum">' + _td(both) + _money(
+            _sum([worth.price_effect, worth.quantity_effect]), c, sign=True) + "</tr>",
+        *("<tr>" + _td(f"{holding_name(a.account, a.asset)}: {apart_reason(a)}")
+          + _money(a.counted, c, sign=True) + "</tr>" for a in worth.apart),
+        '<tr class="sum">' + _td("change of the net worth") + _money(worth.change, c, sign=True)
+        + "</tr>",
+    ]
+    table = _table([("", False), (f"in {c}", True)], rows,
+                   f"The day before ended at {_e(readable(worth.previous.value))} {_e(c)}.")
+    return ('<h3 id="worth-change">Change against the day before</h3>'
+            '<p class="meta">From price moves: each amount of the day before times the change '
+            "of its rate; from changes in quantity: each change of an amount times its rate "
+            "now. Holdings new, gone or unpriced on either day are listed apart, with what "
+            f"they add to the net worth.</p>{table}")
+
+
+def _worth_groups(label: str, groups: Sequence[DayTotal], currency: str) -> str:
+    rows = ["<tr>" + _td(t.group or "") + _money(t.value, currency)
+            + _td(str(t.holdings), num=True) + _td(str(t.unpriced), num=True) + "</tr>"
+            for t in groups]
+    return _table([(label, False), (f"value in {currency}", True), ("holdings", True),
+                   ("unpriced", True)], rows)
+
+
+def _worth_holdings(report: Report, worth: Worth) -> str:
+    zone, c = zone_of(report), worth.currency
+    rows = ["<tr>" + _td(r.account) + _td(r.asset) + _td(canonical(r.amount), num=True)
+            + _td("unpriced" if r.price is None else canonical(r.price), num=True)
+            + _money(r.value, c) + _td(r.price_source or "")
+            + _td(local_time(r.price_observed_at, zone) if r.price_observed_at else "",
+                  cls="time") + "</tr>" for r in worth.rows]
+    return _table([("account", False), ("asset", False), ("amount", True),
+                   (f"rate in {c}", True), (f"value in {c}", True), ("price source", False),
+                   ("price as of", False)], rows,
+                  "The rate used for each holding and the oldest observation behind it.")
+
+
+def _worth(report: Report) -> str:
+    worth = report.worth
+    if worth is None:
+        return ""
+    parts = ['<section id="worth"><h2>Net worth</h2>', _worth_headline(report, worth),
+             _worth_change(worth)]
+    if worth.rows:
+        parts += ['<h3 id="worth-accounts">Value per account</h3>',
+                  _worth_groups("account", worth.by_account, worth.currency),
+                  '<h3 id="worth-assets">Value per asset</h3>',
+                  _worth_groups("asset", worth.by_asset, worth.currency),
+                  '<h3 id="worth-holdings">Value per holding</h3>',
+                  _worth_holdings(report, worth)]
+    parts.append("</section>")
+    return "".join(parts)
+
+
 # -- charts --------------------------------------------------------------------------
 
 WIDTH = 360
@@ -407,13 +510,124 @@ def _account_charts(report: Report, days: Sequence[date]) -> str:
     return "".join(parts)
 
 
+WORTH_WIDTH = 720
+WORTH_LABELS = 92  # room at the right for the scale's two figures
+UNPRICED = "#d97706"
+NO_VALUE = "#b91c1c"
+
+
+def _no_value(point: WorthDay) -> bool:
+    return not point.holdings or point.unpriced == point.holdings
+
+
+def _worth_chart(worth: Worth, report: Report, span: int) -> str:
+    """The net worth at the end of each of the last ``span`` days: a line, a point a day.
+
+    A strip below the plot marks the days that do not count everything: amber where some
+    holding was unpriced (its point is hollow: the value counts the priced ones only),
+    red where nothing had a value. Days before the history began are left blank.
+    """
+    days = [report.day - timedelta(days=span - 1 - i) for i in range(span)]
+    known = {d.day: d for d in worth.history}
+    valued = [d.value for d in worth.history if d.day >= days[0] and not _no_value(d)]
+    plot_h, strip_h = 120, 8
+    strip_y = TOP + plot_h + 4
+    height = strip_y + strip_h + DATE_ROW + 4
+    plot_w = WORTH_WIDTH - LEFT - WORTH_LABELS
+    slot = plot_w / span
+    # Floats below only place the marks; every number shown is exact or rounded text.
+    lo = min((float(v) for v in valued), default=0.0)
+    hi = max((float(v) for v in valued), default=0.0)
+    pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 1.0
+    lo, hi = lo - pad, hi + pad
+    radius = 2.5 if span <= CHART_DAYS else 1.6
+    tick_w = max(slot * 0.8, 1.0)
+
+    def tick(cls: str, color: str, xi: float, tip: str) -> str:
+        return (f'<rect class="{cls}" x="{xi - tick_w / 2:.1f}" y="{strip_y}" '
+                f'width="{tick_w:.1f}" height="{strip_h}" fill="{color}">'
+                f"<title>{_e(tip)}</title></rect>")
+
+    path: list[str] = []
+    points: list[str] = []
+    strip: list[str] = []
+    joined = False
+    for i, day in enumerate(days):
+        point = known.get(day)
+        xi = LEFT + (i + 0.5) * slot
+        if point is None or _no_value(point):
+            joined = False  # the line breaks: no value that day
+            if point is not None:
+                strip.append(tick("no-value", NO_VALUE, xi, f"{day.isoformat()}: no value "
+                                  f"({_plural(point.holdings, 'holding')}, none priced)"))
+            continue
+        yi = TOP + (hi - float(point.value)) / (hi - lo) * plot_h
+        path.append(f"{'L' if joined else 'M'}{xi:.1f} {yi:.1f}")
+        joined = True
+        tip = f"{day.isoformat()}: {readable(point.value)} {worth.currency}"
+        if point.unpriced:
+            tip += f"; {point.unpriced} of {point.holdings} holdings unpriced, not counted"
+            strip.append(tick("unpriced-day", UNPRICED, xi, tip))
+            points.append(f'<circle class="mark unpriced" cx="{xi:.1f}" cy="{yi:.1f}" '
+                          f'r="{radius}" fill="#fff" stroke="{UNPRICED}" stroke-width="1.5">'
+                          f"<title>{_e(tip)}</title></circle>")
+        else:
+            points.append(f'<circle class="mark" cx="{xi:.1f}" cy="{yi:.1f}" r="{radius}">'
+                          f"<title>{_e(tip)}</title></circle>")
+    scale_x = LEFT + plot_w + 6
+    scale = "" if not valued else (
+        f'<text x="{scale_x:.1f}" y="{TOP + 8}">{_e(readable(max(valued)))}</text>'
+        f'<text x="{scale_x:.1f}" y="{TOP + plot_h}">{_e(readable(min(valued)))}</text>')
+    if strip:
+        scale += f'<text x="{scale_x:.1f}" y="{strip_y + strip_h}">not all priced</text>'
+    body = (f'<rect x="{LEFT}" y="{TOP}" width="{plot_w:.1f}" height="{plot_h}" '
+            f'fill="none" stroke="#ddd"/>'
+            f'<path d="{"".join(path)}" fill="none" stroke="{PALETTE[0]}" stroke-width="1.5"/>'
+            f'<g fill="{PALETTE[0]}">{"".join(points)}</g><g>{"".join(strip)}</g>{scale}'
+            f'<text x="{LEFT}" y="{height - 4}">{_e(days[0].isoformat())}</text>'
+            f'<text x="{LEFT + plot_w:.1f}" y="{height - 4}" text-anchor="end">'
+            f"{_e(days[-1].isoformat())}</text>")
+    return (f'<svg class="chart worth-chart" role="img" width="{WORTH_WIDTH}" '
+            f'height="{height}" viewBox="0 0 {WORTH_WIDTH} {height}" '
+            f'aria-label="net worth in {_e(worth.currency)} over {span} days">{body}</svg>')
+
+
+def _worth_days(days: Sequence[WorthDay]) -> str:
+    unpriced = sum(1 for d in days if d.unpriced and not _no_value(d))
+    empty = sum(1 for d in days if _no_value(d))
+    return (f"{_plural(len(days), 'day')} of history; {unpriced} with holdings unpriced, "
+            f"{empty} without any value")
+
+
+def _worth_charts(report: Report) -> str:
+    worth = report.worth
+    if worth is None:
+        return ""
+    parts = ['<section id="charts-worth"><h2>Net worth over time</h2>',
+             f"<p>The value in {_e(worth.currency)} at the end of each day, with the holdings "
+             "and prices of that moment. Hover a point for its figure.</p>",
+             f'<p class="legend"><span class="sw" style="background:{PALETTE[0]}"></span>'
+             f'every holding priced<span class="sw" style="background:{UNPRICED}"></span>'
+             "some holdings unpriced (hollow point: counts the priced ones only)"
+             f'<span class="sw" style="background:{NO_VALUE}"></span>no value at all</p>',
+             '<div class="charts">']
+    for span in worth.chart_days:
+        shown = [d for d in worth.history if d.day > report.day - timedelta(days=span)]
+        parts.append(f'<figure id="worth-{span}">{_worth_chart(worth, report, span)}'
+                     f"<figcaption><b>Last {span} days</b>: {_e(_worth_days(shown))}"
+                     "</figcaption></figure>")
+    parts.append("</div></section>")
+    return "".join(parts)
+
+
 def render_html(report: Report) -> str:
     days = _window(report)
     title = f"Holdings report {report.day.isoformat()}"
     if report.partial:
         title += " (partial)"
     body = "".join([
-        _header(report), _totals(report), _changes(report), _health(report),
+        _header(report), _worth(report), _worth_charts(report), _totals(report),
+        _changes(report), _health(report),
         _holdings(report), _valuations(report), _asset_charts(report, days),
         _account_charts(report, days),
         f"<footer>aggregator daily report · amounts are exact as stored · times in "

@@ -12,7 +12,9 @@ from sqlalchemy import Engine, func, select
 from aggregator.reports.build import build_report
 from aggregator.reports.files import write_report
 from aggregator.reports.mail import SmtpSettings, send_report
+from aggregator.reports.worth import with_worth
 from aggregator.storage.tables import polls
+from aggregator.valuation.rule import ValuationSettings
 
 _REPORT_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})\.html")
 
@@ -22,9 +24,15 @@ def yesterday(zone: ZoneInfo, now: datetime | None = None) -> date:
 
 
 def write_day(engine: Engine, day: date, zone: ZoneInfo, directory: Path,
-              now: datetime | None = None, smtp: SmtpSettings | None = None) -> list[Path]:
-    """Write the day's three files; mail them too when ``smtp`` is given."""
+              now: datetime | None = None, smtp: SmtpSettings | None = None,
+              valuation: ValuationSettings | None = None) -> list[Path]:
+    """Write the day's three files; mail them too when ``smtp`` is given.
+
+    With ``valuation`` the report says what the holdings were worth too.
+    """
     report = build_report(engine, day, zone, now)
+    if valuation is not None:
+        report = with_worth(engine, report, valuation)
     paths = write_report(report, directory)
     if smtp is not None:
         send_report(smtp, report, paths)

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aggregator.amounts import canonical, subtract
-from aggregator.reports.model import AccountHealth, HoldingLine, Report
+from aggregator.reports.model import AccountHealth, HoldingLine, Report, Worth, WorthChange
+from aggregator.valuation.value import DayTotal
 
 # A stretch without a successful poll longer than this is worth a line.
 GAP_WORTH_MENTIONING = timedelta(hours=1)
 MAX_TOTALS = 15
 MAX_MOVERS = 8
+MAX_NAMES = 12  # unpriced holdings named in the summary
 ERROR_CHARS = 100
 
 
@@ -33,6 +36,19 @@ def signed(amount: Decimal) -> str:
     """Exact decimal text with an explicit sign for a change: +1.5, -2, 0."""
     text = canonical(amount)
     return text if text.startswith("-") or text == "0" else f"+{text}"
+
+
+# Rounding for reading only: enough digits that quantize never fails on a large value.
+_READABLE = decimal.Context(prec=500, rounding=decimal.ROUND_HALF_EVEN)
+CENT = Decimal("0.01")
+
+
+def readable(value: Decimal, *, sign: bool = False) -> str:
+    """A money figure for people: half-even to 2 places, thousands separators: 1,234.50."""
+    rounded = value.quantize(CENT, context=_READABLE)
+    if rounded.is_zero():
+        rounded = Decimal("0.00")  # never "-0.00"
+    return format(rounded, "+,f" if sign and not rounded.is_zero() else ",f")
 
 
 def format_gap(gap: timedelta) -> str:
@@ -173,6 +189,68 @@ def _health_section(report: Report) -> list[str]:
     return lines
 
 
+def holding_name(account: str, asset: str) -> str:
+    return f"{account} {asset}"
+
+
+def apart_reason(change: WorthChange) -> str:
+    """Why a holding is outside the price/quantity split: ``gone, unpriced the day before``."""
+    if change.change == "new":
+        return "new" + ("" if change.rate is not None else ", unpriced")
+    if change.change == "gone":
+        return "gone" + ("" if change.rate_before is not None else ", unpriced the day before")
+    unknown = [name for name, rate in (("the day before", change.rate_before),
+                                       ("at the end of the day", change.rate)) if rate is None]
+    return "unpriced " + " and ".join(unknown)
+
+
+def _value_of(total: DayTotal, currency: str) -> str:
+    text = f"{readable(total.value)} {currency}"
+    if total.unpriced:
+        text += f" ({total.unpriced} of {total.holdings} unpriced)"
+    return text
+
+
+def _worth_section(report: Report, worth: Worth) -> list[str]:
+    currency = worth.currency
+    held = len(worth.rows)
+    when = ("up to " + local_time(worth.at, zone_of(report), with_date=False)
+            if report.partial else "at the end of the day")
+    lines = [f"Net worth {when}: {readable(worth.value)} {currency}"
+             + (f" ({held} holding{'' if held == 1 else 's'})" if held else " (nothing held)")]
+    unpriced = worth.unpriced
+    if unpriced:
+        names = ", ".join(holding_name(r.account, r.asset) for r in unpriced[:MAX_NAMES])
+        more = len(unpriced) - MAX_NAMES
+        lines.append(f"  {len(unpriced)} of {held} unpriced, not counted: {names}"
+                     + (f" and {more} more (see the CSV)" if more > 0 else ""))
+    lines.append(f"Change vs the day before: {readable(worth.change, sign=True)} {currency} "
+                 f"(then {readable(worth.previous.value)} {currency})")
+    priced = worth.priced
+    rows = [["from prices", f"{readable(worth.price_effect, sign=True)} {currency}"],
+            ["from quantities", f"{readable(worth.quantity_effect, sign=True)} {currency}"]]
+    lines += _table(rows)
+    lines.append(f"  (over the {len(priced)} holding{'' if len(priced) == 1 else 's'} "
+                 "priced on both days)")
+    apart = worth.apart
+    if apart:
+        lines.append("  Apart:")
+        lines += _table([[holding_name(c.account, c.asset), apart_reason(c),
+                          f"{readable(c.counted, sign=True)} {currency}"]
+                         for c in apart[:MAX_MOVERS]], indent="    ")
+        if len(apart) > MAX_MOVERS:
+            lines.append(f"    … and {len(apart) - MAX_MOVERS} more (see the HTML report)")
+    lines.append("Value per account:")
+    lines += _table([[t.group or "", _value_of(t, currency)] for t in worth.by_account])
+    by_asset = sorted(sorted(worth.by_asset, key=lambda t: t.group or ""),
+                      key=lambda t: t.value, reverse=True)
+    lines.append("Value per asset:")
+    lines += _table([[t.group or "", _value_of(t, currency)] for t in by_asset[:MAX_TOTALS]])
+    if len(by_asset) > MAX_TOTALS:
+        lines.append(f"  … and {len(by_asset) - MAX_TOTALS} more (see the CSV)")
+    return lines
+
+
 def render_text(report: Report) -> str:
     zone = zone_of(report)
     lines = [
@@ -180,6 +258,7 @@ def render_text(report: Report) -> str:
         f"Generated {local_time(report.generated_at, zone)} "
         f"{report.generated_at.astimezone(zone).strftime('%Z')}".rstrip(),
         "",
+        *([*_worth_section(report, report.worth), ""] if report.worth else []),
         *_totals_section(report),
         "",
         *_movers_section(report),
