@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import decimal
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -175,3 +177,28 @@ def value_json_at(cli: Cli, config: Path, at: datetime) -> list[dict[str, str | 
     rows: list[dict[str, str | None]] = json.loads(result.out)
     return rows
 
+
+
+def test_the_daemon_fetches_prices_on_their_interval(tmp_path: Path, sandbox: Sandbox,
+                                                     sqlite_url: str) -> None:
+    config = write_config(tmp_path / "config.toml", sandbox, sqlite_url, sandbox.accounts(),
+                          '[schedule]\ninterval = "1s"\n[valuation]\ncurrency = "TWD"\n'
+                          + price_tables(sandbox, ("bitopro", "yahoo"), interval="1s"))
+    process = subprocess.Popen([sys.executable, "-m", "aggregator", "--config", str(config),
+                                "run", "--duration", "4"], cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert err.count("prices bitopro: ok") >= 3, err
+    engine = database.open_database(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            fetches = conn.execute(text("SELECT source, count(*) FROM price_log WHERE "
+                                        "status = 'ok' AND kind = 'live' GROUP BY source "
+                                        "ORDER BY source")).all()
+            btc = conn.execute(text("SELECT count(*) FROM prices WHERE base = 'BTC' "
+                                    "AND kind = 'live'")).scalar()
+    finally:
+        engine.dispose()
+    assert [name for name, count in fetches if count >= 3] == ["bitopro", "yahoo"]
+    assert btc is not None and btc >= 3  # one observation per fetch, each at its own time
