@@ -273,10 +273,15 @@ def _report(args: argparse.Namespace, settings: Settings, engine: Engine) -> int
     if args.mail and settings.smtp is None:
         raise ConfigError([f"{settings.path}: report.smtp: --mail needs this table"])
     day = args.date or yesterday(settings.timezone)
+    valuation = settings.valuation_settings()
+    if valuation is not None:
+        from aggregator.valuation.daily import store_days
+
+        # valuations_daily stays current for the days the report speaks of (UTC days).
+        store_days(engine, valuation, [day - timedelta(days=1), day])
     try:
         paths = write_day(engine, day, settings.timezone, args.out or settings.report_directory,
-                          smtp=settings.smtp if args.mail else None,
-                          valuation=settings.valuation_settings())
+                          smtp=settings.smtp if args.mail else None, valuation=valuation)
     except MailError as exc:
         print(f"aggregator: {exc}", file=sys.stderr)
         return 1

@@ -151,6 +151,9 @@ class Daemon:
         try:
             days = await asyncio.to_thread(missed_days, self.engine,
                                            settings.report_directory, settings.timezone)
+            valuation = settings.valuation_settings()
+            if valuation is not None and days:
+                await asyncio.to_thread(store_days, self.engine, valuation, days)
             for day in days:
                 await asyncio.to_thread(write_day, self.engine, day,
                                         settings.timezone, settings.report_directory, None,

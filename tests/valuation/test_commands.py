@@ -163,3 +163,19 @@ def test_value_needs_a_valuation_table(cli: Cli, tmp_path: Path, sqlite_url: str
                       'identity = "me@example.com"\n')
     result = cli("--config", str(config), "value")
     assert result.code == 78 and "needs a [valuation] table" in result.err
+
+
+def test_report_keeps_the_daily_valuations_of_its_days(cli: Cli, history: Path, db_url: str,
+                                                       tmp_path: Path) -> None:
+    result = cli("--config", str(history), "report", "--date", "2026-11-21", "--out",
+                 str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    engine = database.open_database(db_url)
+    try:
+        with engine.connect() as conn:
+            worth = conn.execute(text("SELECT day, value FROM networth_daily ORDER BY day")
+                                 ).all()
+    finally:
+        engine.dispose()
+    assert [(str(d), Decimal(v)) for d, v in worth] == [
+        ("2026-11-20", Decimal(1577100)), ("2026-11-21", Decimal(2227200))]
