@@ -13,6 +13,7 @@ import pytest
 from aggregator.cli import main
 from aggregator.config import load_config, parse_duration
 from aggregator.errors import ConfigError
+from aggregator.prices.registry import PRICE_SOURCES
 from aggregator.sources.bitopro import BitoProConfig
 
 GOOD = """
@@ -127,6 +128,11 @@ def test_example_config_documents_a_valid_file(tmp_path: Path) -> None:
     settings = load_config(path, {**env, "CREDENTIALS_DIRECTORY": str(tmp_path)})
     assert len(settings.accounts) == 5
     assert str(settings.rate_limits["bitzoom"]) == "5/1s"
+    # Every price source is documented, with the valuation it serves.
+    assert {p.source for p in settings.prices} == set(PRICE_SOURCES)
+    valuation = settings.valuation_settings()
+    assert valuation is not None and valuation.currency == "TWD"
+    assert valuation.sources == tuple(p.name for p in settings.prices)
 
 
 def test_rate_limit_and_metrics_problems(tmp_path: Path, env: dict[str, str]) -> None:
