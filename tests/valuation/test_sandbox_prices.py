@@ -202,3 +202,16 @@ def test_the_daemon_fetches_prices_on_their_interval(tmp_path: Path, sandbox: Sa
         engine.dispose()
     assert [name for name, count in fetches if count >= 3] == ["bitopro", "yahoo"]
     assert btc is not None and btc >= 3  # one observation per fetch, each at its own time
+
+
+def test_an_inverse_rate_from_the_fakes(cli: Cli, config: Path) -> None:
+    assert cli("--config", str(config), "poll").code == 0
+    assert cli("--config", str(config), "prices", "fetch").code == 0
+    result = cli("--config", str(config), "value", "--currency", "USD", "--format", "json")
+    rows = {r["asset"]: r for r in json.loads(result.out)}
+    # Only TWD=X (1 USD in TWD) prices TWD in USD: 1 / 31.765, half-even to 28 digits.
+    twd = rows["TWD"]
+    assert twd["price"] == "0.03148118998898158350385644577"
+    assert (twd["price_source"], twd["currency"]) == ("yahoo", "USD")
+    assert rows["USD"]["price"] == "1"
+    assert rows["AAPL"]["price"] == "232.78" and rows["AAPL"]["price_source"] == "yahoo"
