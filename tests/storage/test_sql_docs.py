@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from aggregator.model import Holding, Kind, PollRecord, RawResponse
-from aggregator.storage import database
 from aggregator.prices.model import FetchRecord, Observation, PriceKind
+from aggregator.storage import database
 from aggregator.storage.price_writes import record_fetch
 from aggregator.storage.writes import record_poll
 from aggregator.valuation.daily import store_days
