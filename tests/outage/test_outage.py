@@ -144,9 +144,12 @@ def test_polls_made_while_postgresql_is_stopped_are_stored_afterwards(
     ended = time.monotonic()
     # Honest health while it lasts: the status line leads with the database.
     during_outage = notify.statuses()[-1]
-    # (Spooled polls are ok polls: the accounts are not failing, the database is away.)
-    assert re.match(r"database unavailable since \d\d:\d\dZ, \d+ polls spooled; "
-                    r"5 accounts: \d ok, \d failing", during_outage), during_outage
+    found = re.match(r"database unavailable since \d\d:\d\dZ, \d+ polls spooled; "
+                     r"5 accounts: (\d) ok, \d failing", during_outage)
+    assert found, during_outage
+    # Spooled polls are ok polls: the accounts are not failing, the database is away (one
+    # poll may have timed out on a loaded machine).
+    assert int(found[1]) >= 4, during_outage
     metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert "aggregator_database_up 0.0" in metrics
     waiting = re.search(r"^aggregator_spool_polls (\d+)", metrics, re.MULTILINE)
