@@ -127,6 +127,11 @@ class Notifications:
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
+        # What the daemon sent last (STOPPING=1) may still wait in the socket.
+        self._socket.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self.messages.append(self._socket.recv(4096).decode())
         self._socket.close()
 
 
