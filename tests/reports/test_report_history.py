@@ -161,6 +161,7 @@ def test_daemon_writes_missed_days_on_start_up(history: History, tmp_path: Path,
     # `run` needs an account; this one's polls fail (nothing listens), which is beside
     # the point here.
     config.write_text(f'[database]\nurl = "{db_url}"\n[report]\ndirectory = "{reports}"\n'
+                      '[poll]\ndeadline = "1s"\n'  # its retries end before the stop
                       '[[accounts]]\nname = "pt"\nsource = "pitrade"\n'
                       'base_url = "http://127.0.0.1:9/api"\nclient_id = "c"\nsecret = "s"\n')
 
