@@ -101,17 +101,8 @@ async def poll_once(
             _check_unique(holdings)
             if account.hold is not None:
                 account.hold.succeeded()
-        except httpx.TimeoutException as exc:
-            raise errors.Timeout(
-                f"no answer within {config.timeout}: {type(exc).__name__}") from exc
-        except httpx.LocalProtocolError as exc:
-            # Our own request is not valid HTTP: a token with a line break, say. Retrying
-            # cannot help, and httpx's message would quote the header value.
-            raise errors.BadCredentials("the request cannot be sent: a header value is "
-                                        "not valid HTTP (a token with a control "
-                                        "character?)") from exc
         except httpx.TransportError as exc:
-            raise errors.Unreachable(f"{type(exc).__name__}: {exc}") from exc
+            raise transport_error(exc, config.timeout) from exc
     except errors.SourceError as exc:
         if exc.holds_host and account.hold is not None:
             account.hold.trip(exc.retry_after)
@@ -130,6 +121,18 @@ async def poll_once(
         holdings=holdings,
         responses=responses,
     )
+
+
+def transport_error(exc: httpx.TransportError, timeout: object) -> errors.SourceError:
+    """What a failure to exchange a request means, as a kind."""
+    if isinstance(exc, httpx.TimeoutException):
+        return errors.Timeout(f"no answer within {timeout}: {type(exc).__name__}")
+    if isinstance(exc, httpx.LocalProtocolError):
+        # Our own request is not valid HTTP: a token with a line break, say. Retrying
+        # cannot help, and httpx's message would quote the header value.
+        return errors.BadCredentials("the request cannot be sent: a header value is not "
+                                     "valid HTTP (a token with a control character?)")
+    return errors.Unreachable(f"{type(exc).__name__}: {exc}")
 
 
 def _check_unique(holdings: list[Holding]) -> None:

@@ -28,6 +28,7 @@ from aggregator.polling.poller import (
     raw_response,
     ready_request,
     retry_until_deadline,
+    transport_error,
     utcnow,
 )
 from aggregator.polling.ratelimit import HostHold, RateLimits, TokenBucket
@@ -92,17 +93,8 @@ async def fetch_once(client: httpx.AsyncClient, feed: Feed, kind: PriceKind,
             observations = parse(config, answers, clock())
             if feed.hold is not None:
                 feed.hold.succeeded()
-        except httpx.TimeoutException as exc:
-            raise errors.Timeout(
-                f"no answer within {config.timeout}: {type(exc).__name__}") from exc
-        except httpx.LocalProtocolError as exc:
-            # Our own request is not valid HTTP: a token with a line break, say. Retrying
-            # cannot help, and httpx's message would quote the header value.
-            raise errors.BadCredentials("the request cannot be sent: a header value is "
-                                        "not valid HTTP (a token with a control "
-                                        "character?)") from exc
         except httpx.TransportError as exc:
-            raise errors.Unreachable(f"{type(exc).__name__}: {exc}") from exc
+            raise transport_error(exc, config.timeout) from exc
     except errors.SourceError as exc:
         if exc.holds_host and feed.hold is not None:
             feed.hold.trip(exc.retry_after)
