@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ from aggregator.output import FORMATS, HOLDING_COLUMNS, render
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from aggregator.polling.service import PollService
+    from aggregator.sources.base import AccountConfig
     from aggregator.valuation.rule import ValuationSettings
 
 EX_CONFIG = 78  # sysexits.h: configuration error
@@ -379,32 +382,48 @@ _DATABASE_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings, Engine], i
 
 
 async def _poll(settings: Settings, names: list[str]) -> int:
-    from aggregator.polling.service import PollService, describe
-    from aggregator.storage import database
-    from aggregator.storage.writer import PollWriter
+    from aggregator.polling.service import describe
 
     unknown = sorted(set(names) - {a.name for a in settings.accounts})
     if unknown:
         raise ConfigError([f"{settings.path}: no account named {n!r}" for n in unknown])
+    async with _polls_once(settings, settings.accounts) as (service, _):
+        outcomes = await service.poll_all(names)
+    for outcome in outcomes:
+        print(describe(outcome))
+    # A poll not yet in the database is not done, though it is kept.
+    return 0 if all(o.ok for o in outcomes) and not _waiting(service) else 1
+
+
+@contextlib.asynccontextmanager
+async def _polls_once(settings: Settings, accounts: Sequence[AccountConfig]
+                      ) -> AsyncIterator[tuple[PollService, Engine]]:
+    """The poll service of a one-off command, its writer and engine; on the way out,
+    whatever waits (this run's records or an earlier run's) gets one deadline to land."""
+    from aggregator.polling.service import PollService
+    from aggregator.storage import database
+    from aggregator.storage.writer import PollWriter
+
     writer_settings = settings.writer_settings()
     engine = database.open_database(settings.database_url, write_timeout=writer_settings.timeout)
     writer = PollWriter(engine, writer_settings)
     try:
         await writer.start()
-        async with PollService(settings.accounts, settings.poll_settings(), writer) as service:
-            outcomes = await service.poll_all(names)
-        # Whatever waits (this run's polls or an earlier run's) gets one deadline to land.
+        async with PollService(accounts, settings.poll_settings(), writer) as service:
+            yield service, engine
         await writer.close(writer_settings.timeout + 5)
     finally:
         engine.dispose()
-    for outcome in outcomes:
-        print(describe(outcome))
+
+
+def _waiting(service: PollService) -> int:
+    """How many records still wait for the database, said on stderr."""
+    writer = service.writer
     waiting = writer.health().spooled
     if waiting:
-        print(f"aggregator: database unavailable: {waiting} polls wait in {writer.spool.path}; "
-              "`aggregator run` or the next `poll` stores them", file=sys.stderr)
-    # A poll not yet in the database is not done, though it is kept.
-    return 0 if all(o.ok for o in outcomes) and not waiting else 1
+        print(f"aggregator: database unavailable: {waiting} records wait in {writer.spool.path}; "
+              "`aggregator run` or the next one-off command stores them", file=sys.stderr)
+    return waiting
 
 
 def _print(text: str) -> None:
@@ -413,38 +432,24 @@ def _print(text: str) -> None:
 
 
 async def _prices(settings: Settings, args: argparse.Namespace) -> int:
-    from aggregator.polling.service import PollService
     from aggregator.prices.backfill import backfill
     from aggregator.prices.service import PriceService, describe
-    from aggregator.storage import database, queries
-    from aggregator.storage.writer import PollWriter
+    from aggregator.storage import queries
 
     valuation = _valuation(settings)
     unknown = sorted(set(getattr(args, "name", []) or []) - {p.name for p in settings.prices})
     if unknown:
         raise ConfigError([f"{settings.path}: no [[prices]] named {n!r}" for n in unknown])
-    writer_settings = settings.writer_settings()
-    engine = database.open_database(settings.database_url, write_timeout=writer_settings.timeout)
-    writer = PollWriter(engine, writer_settings)
-    try:
-        await writer.start()
-        async with PollService((), settings.poll_settings(), writer) as polls:
-            service = PriceService(settings.prices, valuation, polls)
-            if args.prices_command == "fetch":
-                try:
-                    held = queries.assets_held_since(engine, datetime.now(UTC))
-                except StorageError:
-                    held = []  # the database is away: the configured assets still are asked
-                outcomes = await service.fetch_all(args.name, assets=held)
-            else:
-                outcomes = await backfill(service, engine, args.since)
-        await writer.close(writer_settings.timeout + 5)
-    finally:
-        engine.dispose()
+    async with _polls_once(settings, ()) as (polls, engine):
+        service = PriceService(settings.prices, valuation, polls)
+        if args.prices_command == "fetch":
+            try:
+                held = queries.assets_held_since(engine, datetime.now(UTC))
+            except StorageError:
+                held = []  # the database is away: the configured assets are still asked
+            outcomes = await service.fetch_all(args.name, assets=held)
+        else:
+            outcomes = await backfill(service, engine, args.since)
     for outcome in outcomes:
         print(describe(outcome))
-    waiting = writer.health().spooled
-    if waiting:
-        print(f"aggregator: database unavailable: {waiting} records wait in "
-              f"{writer.spool.path}", file=sys.stderr)
-    return 0 if all(o.ok for o in outcomes) and not waiting else 1
+    return 0 if all(o.ok for o in outcomes) and not _waiting(polls) else 1

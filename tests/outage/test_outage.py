@@ -376,7 +376,7 @@ def test_poll_with_the_database_down_spools_and_the_next_poll_stores_it(
     down = poll()
     assert down.returncode == 1
     assert down.stdout.count(", spooled") == len(sandbox.accounts()), down.stdout
-    assert "database unavailable: 5 polls wait in" in down.stderr, down.stderr
+    assert "database unavailable: 5 records wait in" in down.stderr, down.stderr
     assert "Traceback" not in down.stderr
     assert spooled(tmp_path) == 5
     cluster.start()
