@@ -83,6 +83,8 @@ class Valuer:
         self.book = book
         self.settings = settings
         self._memo: dict[tuple[str, str, datetime], Rate | None] = {}
+        # Rule 2 alone, per pair and instant: a pivot's legs serve every asset crossed.
+        self._legs: dict[tuple[str, str, datetime], Rate | None] = {}
 
     def rate(self, asset: str, at: datetime, currency: str | None = None) -> Rate | None:
         """The rate of ``asset`` in ``currency`` (default: the reference one) at ``at``."""
@@ -96,6 +98,12 @@ class Valuer:
         return self._memo[key]
 
     def _direct_or_inverse(self, base: str, quote: str, at: datetime) -> Rate | None:
+        key = (base, quote, at)
+        if key not in self._legs:
+            self._legs[key] = self._first_source(base, quote, at)
+        return self._legs[key]
+
+    def _first_source(self, base: str, quote: str, at: datetime) -> Rate | None:
         live_since = at - self.settings.max_age
         daily_since = at - self.settings.daily_max_age
         for source in self.settings.sources:
