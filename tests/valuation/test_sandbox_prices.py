@@ -215,3 +215,33 @@ def test_an_inverse_rate_from_the_fakes(cli: Cli, config: Path) -> None:
     assert (twd["price_source"], twd["currency"]) == ("yahoo", "USD")
     assert rows["USD"]["price"] == "1"
     assert rows["AAPL"]["price"] == "232.78" and rows["AAPL"]["price_source"] == "yahoo"
+
+
+def test_preference_order_and_a_stale_price_from_the_fakes(
+        cli: Cli, tmp_path: Path, sandbox: Sandbox, db_url: str) -> None:
+    board = sandbox.prices
+    board.coin_ids["BTC"] = "bitcoin"
+    board.set_price("coingecko", "BTC", "TWD", D("2999999"))
+    # CoinGecko says ETH last changed two hours ago: older than max_age (1 h).
+    board.coin_ids["ETH"] = "ethereum"
+    board.set_price("coingecko", "ETH", "TWD", D("97000"),
+                    at=datetime.now(UTC) - timedelta(hours=2))
+
+    def config(order: tuple[str, ...]) -> Path:
+        return write_config(tmp_path / f"{'-'.join(order)}.toml", sandbox, db_url,
+                            sandbox.accounts(), '[valuation]\ncurrency = "TWD"\n'
+                            + price_tables(sandbox, order))
+
+    gecko_first = config(("coingecko", "bitopro", "yahoo"))
+    assert cli("--config", str(gecko_first), "poll").code == 0
+    assert cli("--config", str(gecko_first), "prices", "fetch").code == 0
+    rows = {(r["account"], r["asset"]): r for r in value_json(cli, gecko_first)}
+    assert (rows[("bp", "BTC")]["price"], rows[("bp", "BTC")]["price_source"]) == (
+        "2999999", "coingecko")
+    # CoinGecko's ETH is stale, so the next source in the order gives it.
+    assert (rows[("bp", "ETH")]["price"], rows[("bp", "ETH")]["price_source"]) == (
+        str(ETH_TWD), "bitopro")
+    bitopro_first = config(("bitopro", "coingecko", "yahoo"))
+    rows = {(r["account"], r["asset"]): r for r in value_json(cli, bitopro_first)}
+    assert (rows[("bp", "BTC")]["price"], rows[("bp", "BTC")]["price_source"]) == (
+        str(BTC_TWD), "bitopro")
