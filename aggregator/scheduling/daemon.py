@@ -82,7 +82,9 @@ class Daemon:
             self.scheduler.add_job(
                 self.launch_prices, IntervalTrigger(seconds=interval, jitter=JITTER * interval),
                 args=[feed.name], id=f"prices:{feed.name}", name=f"prices {feed.name}",
-                next_run_time=now + timedelta(seconds=random.uniform(0, 1.0)),
+                # After the first polls: a live fetch asks for what is held (and the
+                # pivots), which the first polls tell.
+                next_run_time=now + timedelta(seconds=1.5 + random.uniform(0, 0.5)),
                 coalesce=True, max_instances=1, misfire_grace_time=max(1, int(interval / 2)),
             )
         report_at = self.settings.report_time

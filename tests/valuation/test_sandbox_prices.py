@@ -185,7 +185,7 @@ def test_the_daemon_fetches_prices_on_their_interval(tmp_path: Path, sandbox: Sa
                           '[schedule]\ninterval = "1s"\n[valuation]\ncurrency = "TWD"\n'
                           + price_tables(sandbox, ("bitopro", "yahoo"), interval="1s"))
     process = subprocess.Popen([sys.executable, "-m", "aggregator", "--config", str(config),
-                                "run", "--duration", "4"], cwd=tmp_path, text=True,
+                                "run", "--duration", "5"], cwd=tmp_path, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
